@@ -1,0 +1,1 @@
+"""Datasets embedded in ganstyle_jax (`synthetic`: procedural photos and their known painting)."""

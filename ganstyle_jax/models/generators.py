@@ -1,0 +1,157 @@
+"""Generators: the AdaIN generator G(C, S, alpha) and CycleGAN's ResNet generator G(C).
+
+Images are NHWC in [-1, 1]. Both are flax.linen modules used as pure `apply` functions.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganstyle_jax.models import layers as L
+from ganstyle_jax.models import vgg as vgg_lib
+
+Array = jax.Array
+
+
+def decoder_plan(encoder_layer: str) -> list[tuple[str, int]]:
+  """The decoder mirroring the VGG19 encoder cut at `encoder_layer` (e.g. 'relu4_1').
+
+  Each convolution of the encoder becomes one with input/output channels swapped, in reverse
+  order; each max-pool becomes a nearest x2 upsampling. Returns [('conv', out_channels) |
+  ('up', 0)], the last conv mapping to 3 channels (no activation after it).
+  """
+  order = vgg_lib.LAYER_ORDER[:vgg_lib.LAYER_ORDER.index(encoder_layer) + 1]
+  plan: list[tuple[str, int]] = []
+  in_ch = 3
+  for name in order:
+    if name.startswith("conv"):
+      plan.append(("conv", in_ch))      # mirror: maps this conv's output back to its input
+      in_ch = vgg_lib.CONV_CHANNELS[name]
+    elif name.startswith("pool"):
+      plan.append(("up", 0))
+  return plan[::-1]
+
+
+class AdaINDecoder(nn.Module):
+  """Decoder of Huang & Belongie 2017: reflection-padded 3x3 convs, ReLU, nearest x2 upsampling.
+
+  With encoder_layer='relu4_1' it has exactly 3,505,219 parameters.
+  """
+  encoder_layer: str = "relu4_1"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, t: Array) -> Array:
+    plan = decoder_plan(self.encoder_layer)
+    h = t.astype(self.dtype)
+    n_conv = sum(kind == "conv" for kind, _ in plan)
+    i = 0
+    for kind, ch in plan:
+      if kind == "up":
+        h = L.upsample_nearest(h)
+        continue
+      h = L.ReflectConv(ch, 3, dtype=self.dtype, name=f"conv{i}")(h)
+      i += 1
+      if i < n_conv:
+        h = nn.relu(h)
+    return h.astype(jnp.float32)
+
+
+class AdaINGenerator(nn.Module):
+  """G(C, S, alpha): VGG19 encoder (frozen) -> AdaIN -> decoder.
+
+  Variables: {'params': {'encoder': VGG19 convs, 'decoder': ...}, 'preprocess': {'encoder': ...}}.
+  Only the decoder is trained; `assemble_variables` builds the tree from separately held
+  VGG variables and decoder params.
+
+  Attributes:
+    encoder_layer: the VGG19 layer the encoder stops at ('relu4_1' as in the paper).
+    dtype: computation dtype.
+  """
+  encoder_layer: str = "relu4_1"
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    self.encoder = vgg_lib.VGG19(dtype=self.dtype)
+    self.decoder = AdaINDecoder(self.encoder_layer, dtype=self.dtype)
+
+  def encode(self, x: Array, layers: tuple[str, ...] = ()) -> dict[str, Array]:
+    """VGG activations of images x: the encoder layer plus any extra `layers`."""
+    return self.encoder(x, tuple(layers) + (self.encoder_layer,))
+
+  def style_stats(self, style: Array) -> tuple[Array, Array]:
+    """Mean and std [N, 1, 1, C] of the style image's encoder features (for mixing styles)."""
+    return L.channel_stats(self.encode(style)[self.encoder_layer])
+
+  def transfer(self, content: Array, style: Array | None = None, alpha: float | Array = 1.0,
+               style_stats: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
+    """Returns (output image, AdaIN target features t) for the content/style pair.
+
+    Args:
+      content: content images [N, H, W, 3] in [-1, 1], H and W multiples of 8 for relu4_1.
+      style: style images [N, h, w, 3] in [-1, 1]; or None when style_stats is given.
+      alpha: content-style trade-off in [0, 1]; 0 gives the content's own features.
+      style_stats: precomputed (mean, std), each [N or 1, 1, 1, C], e.g. a weighted
+        mixture of several styles' statistics.
+    """
+    f_c = self.encode(content)[self.encoder_layer]
+    if style_stats is None:
+      if style is None:
+        raise ValueError("give a style image or style_stats")
+      style_stats = self.style_stats(style)
+    t = L.adain(f_c, *style_stats)
+    alpha = jnp.asarray(alpha, jnp.float32).astype(t.dtype)
+    t = alpha * t + (1 - alpha) * f_c
+    return self.decoder(t), t
+
+  def __call__(self, content: Array, style: Array | None = None, alpha: float | Array = 1.0,
+               style_stats: tuple[Array, Array] | None = None) -> Array:
+    """The stylised image [N, H, W, 3] (not clipped; clip to [-1, 1] for display)."""
+    return self.transfer(content, style, alpha, style_stats)[0]
+
+
+def assemble_variables(vgg_variables: Mapping, decoder_params: Mapping) -> dict:
+  """AdaINGenerator variables from frozen VGG variables and trained decoder params."""
+  return {"params": {"encoder": vgg_variables["params"], "decoder": decoder_params},
+          "preprocess": {"encoder": vgg_variables["preprocess"]}}
+
+
+class ResnetBlock(nn.Module):
+  """Residual block: [reflect-pad conv3x3, IN, ReLU, reflect-pad conv3x3, IN] + skip."""
+  features: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    h = nn.relu(L.instance_norm(L.ReflectConv(self.features, 3, dtype=self.dtype)(x)))
+    h = L.instance_norm(L.ReflectConv(self.features, 3, dtype=self.dtype)(h))
+    return x + h
+
+
+class ResNetGenerator(nn.Module):
+  """CycleGAN's generator: c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-3, tanh.
+
+  Instance norm without affine parameters, reflection padding; ngf=64, n_blocks=9 gives
+  exactly 11,378,179 parameters. Images NHWC in [-1, 1], H and W multiples of 4.
+  """
+  ngf: int = 64
+  n_blocks: int = 9
+  out_channels: int = 3
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    d = self.dtype
+    h = nn.relu(L.instance_norm(L.ReflectConv(self.ngf, 7, dtype=d)(x.astype(d))))
+    for mult in (2, 4):
+      h = nn.Conv(self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d)(h)
+      h = nn.relu(L.instance_norm(h))
+    for _ in range(self.n_blocks):
+      h = ResnetBlock(self.ngf * 4, dtype=d)(h)
+    for mult in (2, 1):
+      h = nn.relu(L.instance_norm(L.UpConv(self.ngf * mult, dtype=d)(h)))
+    h = L.ReflectConv(self.out_channels, 7, dtype=d)(h)
+    return jnp.tanh(h.astype(jnp.float32))

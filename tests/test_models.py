@@ -1,0 +1,137 @@
+"""Networks: reference parameter counts, shapes, ranges, AdaIN statistics, the sub-pixel UpConv."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganstyle_jax.models import discriminators, generators, layers, vgg
+
+
+def n_params(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def abstract_init(module, *args):
+  """Variable shapes without computing anything; non-array args are bound statically."""
+  arrays = [a for a in args if isinstance(a, jax.ShapeDtypeStruct)]
+  static = [a for a in args if not isinstance(a, jax.ShapeDtypeStruct)]
+  return jax.eval_shape(lambda k, *xs: module.init(k, *xs, *static), jax.random.key(0), *arrays)
+
+
+X64 = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
+
+
+def test_reference_parameter_counts():
+  v = abstract_init(vgg.VGG19(), X64, ("relu4_1",))
+  assert n_params(v["params"]) == 3_505_728
+  g = abstract_init(generators.AdaINGenerator(), X64, X64)
+  assert n_params(g["params"]["decoder"]) == 3_505_219
+  assert n_params(abstract_init(generators.ResNetGenerator(), X64)) == 11_378_179
+  assert n_params(abstract_init(discriminators.PatchGAN(), X64)) == 2_764_737
+
+
+def test_vgg_keys_and_stops_at_deepest_layer():
+  x = jnp.zeros((1, 32, 32, 3))
+  variables = vgg.VGG19().init(jax.random.key(0), x, ("relu2_1",))
+  assert set(variables["params"]) == {"conv1_1", "conv1_2", "conv2_1"}
+  out = vgg.VGG19().apply(variables, x, ("relu1_1", "relu2_1"))
+  assert list(out) == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1"]
+  assert out["relu2_1"].shape == (1, 16, 16, 128)
+  with pytest.raises(Exception, match="unknown VGG19 layer"):
+    vgg.VGG19().apply(variables, x, ("relu9_9",))
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 64, 3), (1, 96, 64, 3)])
+def test_networks_jit_and_run(shape):
+  key = jax.random.key(1)
+  x = jax.random.uniform(key, shape, minval=-1, maxval=1)
+  vgg_vars = vgg.load_params("random")
+  feats = jax.jit(lambda v, x: vgg.VGG19().apply(v, x, ("relu5_1",)))(vgg_vars, x)
+  assert feats["relu4_1"].shape == (shape[0], shape[1] // 8, shape[2] // 8, 512)
+  assert feats["relu5_1"].shape == (shape[0], shape[1] // 16, shape[2] // 16, 512)
+
+  adain = generators.AdaINGenerator()
+  dec = adain.init(key, x, x)["params"]["decoder"]
+  out = jax.jit(adain.apply)(generators.assemble_variables(vgg_vars, dec), x, x[::-1])
+  assert out.shape == shape and np.isfinite(np.asarray(out)).all()
+
+  resnet = generators.ResNetGenerator(ngf=8, n_blocks=2)
+  y = jax.jit(resnet.apply)(resnet.init(key, x), x)
+  assert y.shape == shape
+  assert float(jnp.min(y)) >= -1 and float(jnp.max(y)) <= 1
+
+  for d in (discriminators.PatchGAN(ndf=8), discriminators.PatchGAN(ndf=8, spectral_norm=True,
+                                                                   norm="none")):
+    logits = jax.jit(d.apply)(d.init(key, x), x)
+    # 3 stride-2 4x4 convs (pad 1) then 2 stride-1 ones: H/8 - 2.
+    assert logits.shape == (shape[0], shape[1] // 8 - 2, shape[2] // 8 - 2, 1)
+  ms = discriminators.MultiScalePatchGAN(num_scales=2, ndf=8)
+  outs = jax.jit(ms.apply)(ms.init(key, x), x)
+  assert [o.shape[1:3] for o in outs] == [(shape[1] // 8 - 2, shape[2] // 8 - 2),
+                                          (shape[1] // 16 - 2, shape[2] // 16 - 2)]
+
+
+def test_adain_matches_style_statistics():
+  kc, ks = jax.random.split(jax.random.key(2))
+  content = jax.random.normal(kc, (2, 8, 8, 16)) * 3 + 1
+  style = jax.random.normal(ks, (2, 8, 8, 16)) * 0.5 - 2
+  out = layers.adain(content, *layers.channel_stats(style))
+  m_out, s_out = layers.channel_stats(out)
+  m_sty, s_sty = layers.channel_stats(style)
+  np.testing.assert_allclose(m_out, m_sty, atol=1e-4)
+  np.testing.assert_allclose(s_out, s_sty, atol=1e-4)
+
+
+def test_adain_generator_alpha_and_style_stats():
+  key = jax.random.key(3)
+  kc, ks = jax.random.split(key)
+  content = jax.random.uniform(kc, (1, 32, 32, 3), minval=-1, maxval=1)
+  style = jax.random.uniform(ks, (1, 32, 32, 3), minval=-1, maxval=1)
+  g = generators.AdaINGenerator()
+  variables = generators.assemble_variables(
+      vgg.load_params("random"), g.init(key, content, style)["params"]["decoder"])
+  f_c = g.apply(variables, content, method=g.encode)["relu4_1"]
+  _, t0 = g.apply(variables, content, style, 0.0, method=g.transfer)
+  np.testing.assert_allclose(t0, f_c, atol=1e-6)
+  _, t1 = g.apply(variables, content, style, 1.0, method=g.transfer)
+  f_s = g.apply(variables, style, method=g.encode)["relu4_1"]
+  # Near-constant channels (dead ReLUs of the random VGG) are dominated by the eps of the std.
+  live = np.asarray((layers.channel_stats(f_c)[1] > 0.1) & (layers.channel_stats(f_s)[1] > 0.1))
+  for a, b in zip(layers.channel_stats(t1), layers.channel_stats(f_s)):
+    np.testing.assert_allclose(np.asarray(a)[live], np.asarray(b)[live], atol=1e-4, rtol=1e-4)
+  # Precomputed statistics give the same output as the style image.
+  stats = g.apply(variables, style, method=g.style_stats)
+  np.testing.assert_allclose(g.apply(variables, content, style_stats=stats),
+                             g.apply(variables, content, style), atol=1e-5)
+
+
+def test_decoder_mirrors_encoder():
+  assert generators.decoder_plan("relu3_1") == [
+      ("conv", 128), ("up", 0), ("conv", 128), ("conv", 64), ("up", 0), ("conv", 64),
+      ("conv", 3)]
+
+
+def test_upconv_equals_transposed_convolution():
+  """UpConv equals PyTorch's ConvTranspose2d(3, stride 2, padding 1, output_padding 1)."""
+  x = np.random.default_rng(0).normal(size=(2, 5, 6, 4)).astype(np.float32)
+  k = np.random.default_rng(1).normal(size=(3, 3, 4, 7)).astype(np.float32)
+  y = layers.UpConv(7, use_bias=False).apply({"params": {"kernel": k}}, x)
+  ref = np.zeros((2, 11, 13, 7))   # scatter form, then crop to 2H x 2W
+  for i in range(5):
+    for j in range(6):
+      for a in range(3):
+        for b in range(3):
+          if 2 * i - 1 + a >= 0 and 2 * j - 1 + b >= 0:
+            ref[:, 2 * i - 1 + a, 2 * j - 1 + b] += x[:, i, j] @ k[a, b]
+  np.testing.assert_allclose(y, ref[:, :10, :12], atol=1e-4)
+
+
+def test_reflect_conv_equals_valid_conv_on_reflect_padded_input():
+  x = np.random.default_rng(2).normal(size=(1, 9, 7, 3)).astype(np.float32)
+  conv = layers.ReflectConv(5, 3)
+  params = conv.init(jax.random.key(0), x)
+  k = params["params"]["conv"]["kernel"]
+  padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+  ref = jax.lax.conv_general_dilated(padded, k, (1, 1), "VALID",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(conv.apply(params, x), ref, atol=1e-5)
