@@ -1,0 +1,37 @@
+"""Command-line entry: python -m ganstyle_jax.main --config=configs/demo.py --workdir=DIR.
+
+Overrides: --config.KEY=VALUE (the config is locked: an unknown key fails at once).
+All logic lives in train.train_and_evaluate, importable from tests and notebooks.
+"""
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and sample grids.")
+config_flags.DEFINE_config_file("config", None, "Config file (a get_config() .py file).",
+                                lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from ganstyle_jax import train  # after flag parsing: importing TF/JAX is slow
+  from ganstyle_jax.errors import UserError
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except UserError as e:
+    logging.error("%s", e)
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run():
+  """Console script `ganstyle-train`."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,78 @@
+"""Data parallelism: the same step body under jax.pmap or under jax.jit over a device mesh.
+
+- 'pmap': `jax.pmap` over axis 'batch'. The state is unreplicated on the host side
+  (in_axes=None, out_axes=None: JAX keeps it replicated on the devices); the batch has a
+  leading local-device axis; the body averages gradients with `lax.pmean('batch')`.
+- 'jit': `jax.jit` with NamedShardings on a 1-D mesh ('batch',): state replicated, batch
+  sharded on its first axis; the body sees the global batch and XLA inserts the all-reduces.
+Both donate the state buffers. `prepare_batch` puts a host batch into the layout each wants.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from ganstyle_jax.errors import UserError
+
+AXIS = "batch"
+
+
+class ParallelStep:
+  """A compiled train step plus the batch layout it expects.
+
+  Call `step(state, batch, vgg_variables, key)` with a batch from `prepare_batch`.
+  """
+
+  def __init__(self, body: Callable, mode: str, devices=None):
+    self.mode = mode
+    self.devices = list(devices if devices is not None else jax.devices())
+    self.local_devices = [d for d in self.devices if d.process_index == jax.process_index()]
+    self.local_mesh = Mesh(np.asarray(self.local_devices), (AXIS,))
+    if mode == "pmap":
+      self._fn = jax.pmap(functools.partial(body, axis_name=AXIS), axis_name=AXIS,
+                          in_axes=(None, 0, None, None), out_axes=None,
+                          devices=self.local_devices if jax.process_count() == 1 else None,
+                          donate_argnums=(0,))
+    elif mode == "jit":
+      self.mesh = Mesh(np.asarray(self.devices), (AXIS,))
+      self.replicated = NamedSharding(self.mesh, P())
+      self.batch_sharding = NamedSharding(self.mesh, P(AXIS))
+      self._fn = jax.jit(functools.partial(body, axis_name=None),
+                         in_shardings=(self.replicated, self.batch_sharding, self.replicated,
+                                       self.replicated),
+                         out_shardings=(self.replicated, self.replicated),
+                         donate_argnums=(0,))
+    else:
+      raise UserError(f"unknown parallelism {mode!r}; use 'pmap' or 'jit'")
+
+  def prepare_batch(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """Host batch {key: [local_batch, ...]} -> device arrays for this step's layout."""
+    n = len(self.local_devices)
+    for k, v in batch.items():
+      if v.shape[0] % n:
+        raise UserError(f"batch '{k}' of {v.shape[0]} images does not split over {n} local "
+                        "devices; make data.global_batch_size a multiple of the device count")
+    if self.mode == "pmap":
+      sharding = NamedSharding(self.local_mesh, P(AXIS))
+      return jax.tree.map(
+          lambda x: jax.device_put(x.reshape(n, -1, *x.shape[1:]), sharding), batch)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), batch)
+
+  def place_replicated(self, tree):
+    """Puts a host/device pytree (state, VGG variables, key) where the step wants it."""
+    if self.mode == "pmap":
+      return tree
+    return jax.device_put(tree, self.replicated)
+
+  def __call__(self, state, batch, vgg_variables, key):
+    return self._fn(state, batch, vgg_variables, key)
+
+
+def make_step(body: Callable, mode: str, devices=None) -> ParallelStep:
+  """Wraps a step body `body(state, batch, vgg, key, *, axis_name)` for `mode`."""
+  return ParallelStep(body, mode, devices)
