@@ -58,7 +58,6 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.bmp', '.webp', '
                     '.tiff', '.ppm', '.pgm', '.pbm', '.pnm', '.tga', '.ico')
 DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192
 _INFINITE_EPOCHS = 2 ** 62
-_ALL_BAD_MARKER = 'GANSTYLE_ALL_IMAGES_BAD'
 
 # Config fields read here and their defaults when a config lacks them.
 DATA_DEFAULTS: dict[str, Any] = {
@@ -373,25 +372,25 @@ def decode_image(data: bytes, *, load_size: int, max_pixels: int) -> np.ndarray:
 
 def _make_decoder(stream: str, is_path: bool, load_size: int, max_pixels: int, num_elements: int,
                   bad_log: BadFileLog):
-  """A NumPy function (data, name) -> (uint8 image, ok) for tf.numpy_function."""
+  """A NumPy function (data, name) -> (uint8 image, ok, all_bad) for tf.numpy_function.
+
+  all_bad turns True once every element of the stream has proved bad: the filtered stream would
+  never yield again, so the pipeline ends there and the iterator reports a clear error.
+  """
   empty = np.zeros((1, 1, 3), np.uint8)
 
   def decode(data: bytes, name: bytes):
     name = name.decode('utf-8', 'replace')
     if bad_log.is_known_bad(stream, name):
-      return empty, False
+      return empty, False, bad_log.counts.get(stream, 0) >= num_elements
     try:
       if is_path:
         with tf.io.gfile.GFile(data.decode('utf-8'), 'rb') as f:
           data = f.read()
-      return decode_image(data, load_size=load_size, max_pixels=max_pixels), True
+      return decode_image(data, load_size=load_size, max_pixels=max_pixels), True, False
     except Exception as e:  # pylint: disable=broad-except
       count = bad_log.record(stream, name, f'{type(e).__name__}: {_first_line(e)}')
-      if count >= num_elements:
-        # Every element is bad: the filtered stream would never yield; stop with a clear error.
-        raise RuntimeError(f'{_ALL_BAD_MARKER}: all {num_elements} images of {stream} are '
-                           'unreadable') from e
-      return empty, False
+      return empty, False, count >= num_elements
 
   return decode
 
@@ -441,15 +440,17 @@ def _train_dataset(elements: _Elements, *, key: str, stream_seed: int, position:
                           max_pixels, n, bad_log)
 
   def decode(index, ex):
-    image, ok = tf.numpy_function(decoder, [ex['data'], ex['name']], [tf.uint8, tf.bool],
-                                  stateful=False)
+    image, ok, all_bad = tf.numpy_function(
+        decoder, [ex['data'], ex['name']], [tf.uint8, tf.bool, tf.bool], stateful=False)
     image.set_shape([None, None, 3])
     ok.set_shape([])
-    return index, image, ok
+    all_bad.set_shape([])
+    return index, image, ok, all_bad
 
   ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.filter(lambda index, image, ok: ok)
-  ds = ds.map(lambda index, image, ok: (_preprocess_train(image, index, stream_seed, image_size),
+  ds = ds.take_while(lambda index, image, ok, all_bad: tf.logical_not(all_bad))
+  ds = ds.filter(lambda index, image, ok, all_bad: ok)
+  ds = ds.map(lambda index, image, ok, all_bad: (_preprocess_train(image, index, stream_seed, image_size),
                                         index),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
@@ -519,11 +520,10 @@ class TrainIterator:
     for key, it in self._iterators.items():
       try:
         images, indices = next(it)
-      except tf.errors.OpError as e:
-        if _ALL_BAD_MARKER in str(e):
-          raise UserError(f'{key}: all images of {self._sources[key].spec} are unreadable '
-                          '(see the warnings above): fix or replace the files') from e
-        raise
+      except StopIteration:  # only when every image of the stream is bad (else endless)
+        raise UserError(f'{key}: all {self._elements[key].size} images of '
+                        f'{self._sources[key].spec} are unreadable (see the warnings above): '
+                        'fix or replace the files') from None
       batch[key] = images
       positions[key] = int(indices[-1]) + 1
     self._positions.update(positions)
