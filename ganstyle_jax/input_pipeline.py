@@ -171,8 +171,9 @@ class Source:
       return _Elements(ds, len(files), True, self.spec)
 
     split = self._split if train else self._eval_split
+    # try_autocache off for eval: it reads only the first few examples.
     read_config = tfds.ReadConfig(add_tfds_id=True, shuffle_seed=seed,
-                                  shuffle_reshuffle_each_iteration=False)
+                                  shuffle_reshuffle_each_iteration=False, try_autocache=train)
     try:
       if train and process_count > 1:
         split = tfds.split_for_jax_process(split, process_index=process_index,
@@ -450,9 +451,12 @@ def _train_dataset(elements: _Elements, *, key: str, stream_seed: int, position:
   ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.take_while(lambda index, image, ok, all_bad: tf.logical_not(all_bad))
   ds = ds.filter(lambda index, image, ok, all_bad: ok)
-  ds = ds.map(lambda index, image, ok, all_bad: (_preprocess_train(image, index, stream_seed, image_size),
-                                        index),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  def augment(index, image, ok, all_bad):
+    del ok, all_bad
+    return _preprocess_train(image, index, stream_seed, image_size), index
+
+  ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
   return ds.prefetch(2)
 

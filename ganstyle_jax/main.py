@@ -28,9 +28,23 @@ def main(argv):
     sys.exit(2)
 
 
+def parse_flags(argv):
+  """absl flag parsing, with config errors (unknown key, bad value, missing file) as one line."""
+  try:
+    argv = FLAGS(argv)
+    FLAGS.config.keys()   # the config file is loaded lazily: load it here, inside the try
+    return argv
+  except flags.Error as e:
+    sys.exit(f"error: {e}\nusage: python -m ganstyle_jax.main --config=FILE --workdir=DIR "
+             "[--config.KEY=VALUE ...]")
+  except (AttributeError, KeyError, TypeError, ValueError, OSError) as e:
+    msg = " ".join(str(e).strip("'\"").replace("\\n", "\n").replace("\\'", "'").split())
+    sys.exit(f"error: bad --config or --config.KEY override: {msg}")
+
+
 def run():
   """Console script `ganstyle-train`."""
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":
