@@ -13,10 +13,11 @@ A training stream, per batch key (adain_gan: content, style, real; cyclegan: A, 
   small elements (encoded bytes or file paths; this process's shard)
   -> per-epoch seeded shuffle, epochs chained (epoch e uses seed f(seed, key, e))
   -> enumerate (global element index) -> skip(resume offset)          [nothing decoded so far]
-  -> decode with PIL (EXIF orientation, any mode -> RGB, size limit, bad files skipped+counted)
-     and resize the shorter side to load_size
-  -> random crop to image_size and random horizontal flip, stateless and keyed on
-     (seed, key, element index), so they do not depend on where the stream was restarted
+  -> prefetch                                                   [tf.data ends here]
+  -> on the host, in a thread pool: decode with PIL (EXIF orientation, any mode -> RGB, size
+     limit, bad files skipped+counted), resize the shorter side to load_size
+  -> random crop to image_size and random horizontal flip, keyed on (seed, key, element
+     index), so they do not depend on where the stream was restarted
   -> float32 in [-1, 1] -> batch of global_batch_size // process_count.
 
 The iterator state is, per key, the number of elements consumed (a small JSON dict). Resuming
@@ -26,6 +27,7 @@ continues the same stream, batch for batch, instead of starting it over.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import io
 import threading
@@ -371,29 +373,13 @@ def decode_image(data: bytes, *, load_size: int, max_pixels: int) -> np.ndarray:
   return arr
 
 
-def _make_decoder(stream: str, is_path: bool, load_size: int, max_pixels: int, num_elements: int,
-                  bad_log: BadFileLog):
-  """A NumPy function (data, name) -> (uint8 image, ok, all_bad) for tf.numpy_function.
-
-  all_bad turns True once every element of the stream has proved bad: the filtered stream would
-  never yield again, so the pipeline ends there and the iterator reports a clear error.
-  """
-  empty = np.zeros((1, 1, 3), np.uint8)
-
-  def decode(data: bytes, name: bytes):
-    name = name.decode('utf-8', 'replace')
-    if bad_log.is_known_bad(stream, name):
-      return empty, False, bad_log.counts.get(stream, 0) >= num_elements
-    try:
-      if is_path:
-        with tf.io.gfile.GFile(data.decode('utf-8'), 'rb') as f:
-          data = f.read()
-      return decode_image(data, load_size=load_size, max_pixels=max_pixels), True, False
-    except Exception as e:  # pylint: disable=broad-except
-      count = bad_log.record(stream, name, f'{type(e).__name__}: {_first_line(e)}')
-      return empty, False, count >= num_elements
-
-  return decode
+def _decode_element(data: bytes, name: bytes, *, is_path: bool, load_size: int,
+                    max_pixels: int) -> np.ndarray:
+  """Reads (if a path) and decodes one element to uint8 RGB, shorter side load_size."""
+  if is_path:
+    with tf.io.gfile.GFile(data.decode('utf-8'), 'rb') as f:
+      data = f.read()
+  return decode_image(data, load_size=load_size, max_pixels=max_pixels)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -406,12 +392,17 @@ def _stream_seed(seed: int, key: str) -> int:
   return zlib.crc32(f'{int(seed)}/{key}'.encode()) & 0x7FFFFFFF
 
 
-def _preprocess_train(image, index, stream_seed: int, image_size: int):
-  seed = tf.stack([tf.constant(stream_seed, tf.int64), index])
-  image = tf.image.stateless_random_crop(image, [image_size, image_size, 3], seed=seed)
-  flip_seed = tf.stack([tf.constant(stream_seed ^ 0x5BD1E995, tf.int64), index])
-  image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
-  return tf.cast(image, tf.float32) / 127.5 - 1.0
+def _augment_train(image: np.ndarray, index: int, stream_seed: int, image_size: int
+                   ) -> np.ndarray:
+  """Random crop + horizontal flip keyed on (stream seed, element index) -> float32 [-1, 1]."""
+  rng = np.random.default_rng((stream_seed, int(index)))
+  h, w = image.shape[:2]
+  top = int(rng.integers(0, h - image_size + 1))
+  left = int(rng.integers(0, w - image_size + 1))
+  crop = image[top:top + image_size, left:left + image_size]
+  if rng.random() < 0.5:
+    crop = crop[:, ::-1]
+  return crop.astype(np.float32) / 127.5 - 1.0
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -421,10 +412,13 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
   return image[top:top + size, left:left + size]
 
 
-def _train_dataset(elements: _Elements, *, key: str, stream_seed: int, position: int,
-                   local_batch: int, image_size: int, load_size: int, shuffle_buffer: int,
-                   max_pixels: int, bad_log: BadFileLog) -> tf.data.Dataset:
-  """Batches of (images float32 [B, S, S, 3] in [-1, 1], element indices int64 [B])."""
+def _train_dataset(elements: _Elements, *, stream_seed: int, position: int,
+                   shuffle_buffer: int, prefetch: int) -> tf.data.Dataset:
+  """Undecoded elements (index, data, name) of the endless shuffled stream from `position`.
+
+  Decoding happens on the host in Python threads (`_Stream`), not in tf.numpy_function: a
+  Python callback inside tf.data can deadlock against the GIL when the iterator is destroyed.
+  """
   n = elements.size
   start_epoch, offset = divmod(int(position), n)
   # Paths are tiny: shuffle a whole epoch; encoded bytes: the configured buffer.
@@ -437,28 +431,52 @@ def _train_dataset(elements: _Elements, *, key: str, stream_seed: int, position:
 
   ds = tf.data.Dataset.range(start_epoch, _INFINITE_EPOCHS).flat_map(epoch)
   ds = ds.enumerate(start=start_epoch * n).skip(offset)
-  decoder = _make_decoder(f'{key} ({elements.description})', elements.is_path, load_size,
-                          max_pixels, n, bad_log)
+  return ds.prefetch(prefetch)
 
-  def decode(index, ex):
-    image, ok, all_bad = tf.numpy_function(
-        decoder, [ex['data'], ex['name']], [tf.uint8, tf.bool, tf.bool], stateful=False)
-    image.set_shape([None, None, 3])
-    ok.set_shape([])
-    all_bad.set_shape([])
-    return index, image, ok, all_bad
 
-  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.take_while(lambda index, image, ok, all_bad: tf.logical_not(all_bad))
-  ds = ds.filter(lambda index, image, ok, all_bad: ok)
+class _Stream:
+  """One batch key's endless stream: undecoded elements from tf.data, decoded in threads."""
 
-  def augment(index, image, ok, all_bad):
-    del ok, all_bad
-    return _preprocess_train(image, index, stream_seed, image_size), index
+  def __init__(self, key: str, elements: _Elements, *, stream_seed: int, position: int,
+               local_batch: int, image_size: int, load_size: int, shuffle_buffer: int,
+               max_pixels: int, bad_log: BadFileLog, pool: concurrent.futures.Executor):
+    self.key, self.elements = key, elements
+    self.name = f'{key} ({elements.description})'
+    self.stream_seed, self.local_batch = stream_seed, local_batch
+    self.image_size, self.load_size, self.max_pixels = image_size, load_size, max_pixels
+    self.bad_log, self.pool = bad_log, pool
+    self.position = int(position)
+    self._it = _train_dataset(elements, stream_seed=stream_seed, position=position,
+                              shuffle_buffer=shuffle_buffer,
+                              prefetch=2 * local_batch).as_numpy_iterator()
 
-  ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.batch(local_batch, drop_remainder=True)
-  return ds.prefetch(2)
+  def _decode(self, item):
+    index, ex = item
+    name = ex['name'].decode('utf-8', 'replace')
+    if self.bad_log.is_known_bad(self.name, name):
+      return index, None
+    try:
+      image = _decode_element(ex['data'], ex['name'], is_path=self.elements.is_path,
+                              load_size=self.load_size, max_pixels=self.max_pixels)
+    except Exception as e:  # pylint: disable=broad-except
+      self.bad_log.record(self.name, name, f'{type(e).__name__}: {_first_line(e)}')
+      return index, None
+    return index, _augment_train(image, index, self.stream_seed, self.image_size)
+
+  def next_batch(self) -> np.ndarray:
+    """float32 [local_batch, S, S, 3]; bad files are skipped (and counted)."""
+    images: list[np.ndarray] = []
+    while len(images) < self.local_batch:
+      if self.bad_log.counts.get(self.name, 0) >= self.elements.size:
+        raise UserError(f'{self.key}: all {self.elements.size} images of {self.elements.description} '
+                        'are unreadable (see the warnings above): fix or replace the files')
+      want = self.local_batch - len(images)
+      items = [next(self._it) for _ in range(want)]
+      for index, image in self.pool.map(self._decode, items):
+        self.position = int(index) + 1
+        if image is not None:
+          images.append(image)
+    return np.stack(images)
 
 
 class TrainIterator:
@@ -483,7 +501,10 @@ class TrainIterator:
     self._max_pixels = max_pixels
     self._bad_log = BadFileLog()
     self._positions = {k: 0 for k in sources}
-    self._iterators: dict[str, Iterator] | None = None
+    self._iterators: dict[str, _Stream] | None = None
+    # PIL decodes and resizes without holding the GIL: threads give real parallelism.
+    self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4,
+                                                      thread_name_prefix='decode')
 
   @property
   def local_batch_size(self) -> int:
@@ -502,17 +523,13 @@ class TrainIterator:
   def bad_file_counts(self) -> dict[str, int]:
     return self._bad_log.counts
 
-  def _build(self) -> dict[str, Iterator]:
-    iterators = {}
-    for key, elements in self._elements.items():
-      ds = _train_dataset(
-          elements, key=key, stream_seed=_stream_seed(self._seed, key),
-          position=self._positions[key], local_batch=self._local_batch,
-          image_size=self._image_size, load_size=self._load_size,
-          shuffle_buffer=self._shuffle_buffer, max_pixels=self._max_pixels,
-          bad_log=self._bad_log)
-      iterators[key] = ds.as_numpy_iterator()
-    return iterators
+  def _build(self) -> dict[str, _Stream]:
+    return {key: _Stream(key, elements, stream_seed=_stream_seed(self._seed, key),
+                         position=self._positions[key], local_batch=self._local_batch,
+                         image_size=self._image_size, load_size=self._load_size,
+                         shuffle_buffer=self._shuffle_buffer, max_pixels=self._max_pixels,
+                         bad_log=self._bad_log, pool=self._pool)
+            for key, elements in self._elements.items()}
 
   def __iter__(self) -> 'TrainIterator':
     return self
@@ -520,17 +537,8 @@ class TrainIterator:
   def __next__(self) -> dict[str, np.ndarray]:
     if self._iterators is None:
       self._iterators = self._build()
-    batch, positions = {}, {}
-    for key, it in self._iterators.items():
-      try:
-        images, indices = next(it)
-      except StopIteration:  # only when every image of the stream is bad (else endless)
-        raise UserError(f'{key}: all {self._elements[key].size} images of '
-                        f'{self._sources[key].spec} are unreadable (see the warnings above): '
-                        'fix or replace the files') from None
-      batch[key] = images
-      positions[key] = int(indices[-1]) + 1
-    self._positions.update(positions)
+    batch = {key: stream.next_batch() for key, stream in self._iterators.items()}
+    self._positions.update({key: stream.position for key, stream in self._iterators.items()})
     return batch
 
   def get_state(self) -> dict[str, Any]:

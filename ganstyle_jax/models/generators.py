@@ -82,6 +82,10 @@ class AdaINGenerator(nn.Module):
     """VGG activations of images x: the encoder layer plus any extra `layers`."""
     return self.encoder(x, tuple(layers) + (self.encoder_layer,))
 
+  def decode(self, t: Array) -> Array:
+    """Decoder only: encoder-layer features [N, h, w, C] -> image [N, 8h, 8w, 3] (relu4_1)."""
+    return self.decoder(t)
+
   def style_stats(self, style: Array) -> tuple[Array, Array]:
     """Mean and std [N, 1, 1, C] of the style image's encoder features (for mixing styles)."""
     return L.channel_stats(self.encode(style)[self.encoder_layer])

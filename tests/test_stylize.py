@@ -1,0 +1,154 @@
+"""Stylize: functional API and CLI on checkpoints that the tests train for a few steps."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ganstyle_jax
+from ganstyle_jax import stylize, train
+from ganstyle_jax.errors import UserError
+from ganstyle_jax.models import vgg as vgg_lib
+from tiny import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def image(h, w, seed):
+  return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def adain_workdir(tmp_path_factory):
+  wd = tmp_path_factory.mktemp("adain")
+  config = tiny_config("adain_gan", "jit", steps=2)
+  config.model.generator.encoder_layer = "relu3_1"
+  train.train_and_evaluate(config, str(wd))
+  return wd
+
+
+@pytest.fixture(scope="module")
+def stylizer(adain_workdir):
+  return ganstyle_jax.load(adain_workdir)
+
+
+def test_load_gives_trained_step(stylizer):
+  assert stylizer.step == 2 and stylizer.name == "adain_gan"
+
+
+def test_alpha_zero_is_the_content_reconstruction(stylizer):
+  content = image(32, 48, 0)
+  a = stylizer.stylize(content, image(40, 40, 1), alpha=0.0)
+  b = stylizer.stylize(content, image(24, 56, 2), alpha=0.0)
+  np.testing.assert_array_equal(a, b)   # the style plays no part
+  x = stylize.to_float(content)
+  recon = stylizer._decode(stylizer.variables, stylizer._encode(stylizer.variables, x))
+  np.testing.assert_array_equal(a, stylize.to_uint8(np.asarray(recon)[0]))
+  assert not np.array_equal(a, stylizer.stylize(content, image(40, 40, 1), alpha=1.0))
+
+
+def test_style_weights_one_zero_equal_the_first_style(stylizer):
+  content, s1, s2 = image(32, 32, 3), image(32, 32, 4), image(32, 32, 5)
+  np.testing.assert_array_equal(
+      stylizer.stylize(content, [s1, s2], style_weights=[1.0, 0.0]),
+      stylizer.stylize(content, s1))
+  mixed = stylizer.stylize(content, [s1, s2], style_weights=[0.5, 0.5])
+  assert not np.array_equal(mixed, stylizer.stylize(content, s1))
+
+
+@pytest.mark.parametrize("h,w", [(37, 29), (33, 64), (8, 8)])
+def test_output_size_equals_input_size(stylizer, h, w):
+  assert stylizer.stylize(image(h, w, 6), image(30, 30, 7)).shape == (h, w, 3)
+
+
+def test_max_size_caps_the_long_side(stylizer):
+  assert stylizer.stylize(image(40, 80, 6), image(30, 30, 7), max_size=40).shape == (20, 40, 3)
+
+
+def test_tiled_matches_untiled(stylizer):
+  # A smooth image: the tiled result may differ only near seams, within the receptive field.
+  yy, xx = np.mgrid[0:96, 0:128]
+  content = np.stack([yy * 2, xx * 2, (yy + xx)], -1).clip(0, 255).astype(np.uint8)
+  style = image(32, 32, 8)
+  full = stylizer.stylize(content, style).astype(np.float32)
+  tiled = stylizer.stylize(content, style, tile=64).astype(np.float32)
+  # Stated tolerance: mean |difference| below 1.5 grey levels, 99th percentile below 8.
+  diff = np.abs(full - tiled)
+  assert diff.mean() < 1.5 and np.percentile(diff, 99) < 8.0, (diff.mean(), diff.max())
+
+
+def test_mask_splits_two_styles_and_is_resized(stylizer, caplog):
+  content, s1, s2 = image(32, 32, 9), image(32, 32, 10), image(32, 32, 11)
+  ones = np.full((32, 32), 255, np.uint8)
+  np.testing.assert_array_equal(stylizer.stylize(content, [s1, s2], mask=ones),
+                                stylizer.stylize(content, s1))
+  out = stylizer.stylize(content, [s1, s2], mask=np.full((16, 20), 255, np.uint8))
+  assert out.shape == (32, 32, 3) and "resized" in caplog.text
+
+
+def test_preserve_color_keeps_content_chroma(stylizer):
+  content = (image(32, 32, 12) // 2 + 64).astype(np.uint8)   # mid-range colours: in gamut
+  style = image(32, 32, 13)
+  out = stylizer.stylize(content, style, preserve_color=True)
+  cb_out = np.asarray(Image.fromarray(out).convert("YCbCr"))[..., 1:].astype(float)
+  cb_in = np.asarray(Image.fromarray(content).convert("YCbCr"))[..., 1:].astype(float)
+  # Chroma is the content's up to rounding, except where the new luma leaves the RGB gamut.
+  assert np.median(np.abs(cb_out - cb_in)) <= 1.0
+  plain = stylizer.stylize(content, style)
+  cb_plain = np.asarray(Image.fromarray(plain).convert("YCbCr"))[..., 1:].astype(float)
+  assert np.median(np.abs(cb_plain - cb_in)) > np.median(np.abs(cb_out - cb_in))
+
+
+def test_bad_inputs_are_clear_errors(stylizer, tmp_path):
+  with pytest.raises(UserError, match="outside"):
+    stylizer.stylize(image(16, 16, 0), image(16, 16, 1), alpha=1.5)
+  with pytest.raises(UserError, match="no such image"):
+    stylize.read_image(tmp_path / "missing.png")
+  bad = tmp_path / "bad.jpg"
+  bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+  with pytest.raises(UserError, match="cannot read"):
+    stylize.read_image(bad)
+  with pytest.raises(UserError, match="no config.json"):
+    ganstyle_jax.load(tmp_path)
+
+
+def test_optimize_method_moves_toward_style():
+  vgg = vgg_lib.load_params("random")
+  content, style = image(32, 32, 14), image(32, 32, 15)
+  for optimizer in ("adam", "lbfgs"):
+    out = stylize.optimize(content, style, vgg, steps=5, lr=0.05, optimizer=optimizer)
+    assert out.shape == content.shape and not np.array_equal(out, content)
+
+
+def run_cli(*args):
+  return subprocess.run([sys.executable, "-m", "ganstyle_jax.stylize", *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_cli_end_to_end(adain_workdir, tmp_path):
+  cdir = tmp_path / "content"
+  cdir.mkdir()
+  for i in range(2):
+    Image.fromarray(image(30 + i, 40, i)).save(cdir / f"c{i}.png")
+  Image.fromarray(image(32, 32, 9)).save(tmp_path / "s.png")
+  out = tmp_path / "out"
+  proc = run_cli(f"--workdir={adain_workdir}", f"--content={cdir}", f"--style={tmp_path / 's.png'}",
+                 f"--out={out}", "--alpha=0.5")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert sorted(os.listdir(out)) == ["c0__s.png", "c1__s.png"]
+  assert np.asarray(Image.open(out / "c1__s.png")).shape == (31, 40, 3)
+  proc = run_cli(f"--workdir={tmp_path}", f"--content={cdir}", f"--style={tmp_path / 's.png'}",
+                 f"--out={out}")
+  assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def test_cyclegan_direction_and_style_error(tmp_path):
+  train.train_and_evaluate(tiny_config("cyclegan", "jit", steps=2), str(tmp_path))
+  s = ganstyle_jax.load(tmp_path)
+  img = image(30, 34, 0)
+  a, b = s.stylize(img), s.stylize(img, direction="BtoA")
+  assert a.shape == img.shape and not np.array_equal(a, b)
+  with pytest.raises(UserError, match="adain_gan only"):
+    s.stylize(img, image(8, 8, 1))
