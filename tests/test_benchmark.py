@@ -1,0 +1,32 @@
+"""The benchmark CLI prints one JSON line with the fields the benchmark README relies on."""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def bench(*args):
+  proc = subprocess.run([sys.executable, "-m", "ganstyle_jax.benchmark", *args,
+                         "--steps=1", "--warmup=0", "--peak_flops=1e11"],
+                        cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+  assert len(lines) == 1
+  return json.loads(lines[0])
+
+
+def test_train_benchmark_line():
+  r = bench("train", "--model=cyclegan", "--image_size=32", "--n_blocks=1")
+  for k in ("model", "image_size", "global_batch_size", "device_kind", "device_count",
+            "parallelism", "dtype", "images_per_sec", "compile_s", "peak_rss_mb",
+            "device_peak_bytes", "flops_per_step", "achieved_flops", "mfu"):
+    assert k in r, k
+  assert r["flops_per_step"] > 0 and r["images_per_sec"] > 0
+  assert abs(r["mfu"] - r["achieved_flops"] / 1e11) < 1e-12
+
+
+def test_stylize_benchmark_line():
+  r = bench("stylize", "--image_size=64")
+  assert r["latency_ms"] > 0 and r["method"] == "generator"
