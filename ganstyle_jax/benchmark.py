@@ -167,7 +167,11 @@ def bench_stylize() -> dict:
 def main(argv):
   if len(argv) != 2 or argv[1] not in ("train", "stylize"):
     sys.exit("usage: python -m ganstyle_jax.benchmark train|stylize [--flags]")
-  result = bench_train() if argv[1] == "train" else bench_stylize()
+  from ganstyle_jax.errors import UserError
+  try:
+    result = bench_train() if argv[1] == "train" else bench_stylize()
+  except UserError as e:
+    sys.exit(f"error: {e}")
   print(json.dumps(result), flush=True)
 
 

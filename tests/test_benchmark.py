@@ -10,7 +10,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def bench(*args):
   proc = subprocess.run([sys.executable, "-m", "ganstyle_jax.benchmark", *args,
                          "--steps=1", "--warmup=0", "--peak_flops=1e11"],
-                        cwd=REPO, capture_output=True, text=True, timeout=600)
+                        cwd=REPO, capture_output=True, text=True, timeout=600,
+                        env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
   assert len(lines) == 1
