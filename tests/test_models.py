@@ -126,12 +126,22 @@ def test_upconv_equals_transposed_convolution():
   np.testing.assert_allclose(y, ref[:, :10, :12], atol=1e-4)
 
 
-def test_reflect_conv_equals_valid_conv_on_reflect_padded_input():
-  x = np.random.default_rng(2).normal(size=(1, 9, 7, 3)).astype(np.float32)
-  conv = layers.ReflectConv(5, 3)
+@pytest.mark.parametrize("features,ksize", [(3, 3), (16, 3), (3, 7)])
+def test_reflect_conv_equals_valid_conv_on_reflect_padded_input(features, ksize):
+  """Forward and gradients equal the textbook reflect-pad + VALID conv (both code paths)."""
+  x = np.random.default_rng(2).normal(size=(2, 11, 9, 4)).astype(np.float32)
+  conv = layers.ReflectConv(features, ksize)
   params = conv.init(jax.random.key(0), x)
-  k = params["params"]["conv"]["kernel"]
-  padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-  ref = jax.lax.conv_general_dilated(padded, k, (1, 1), "VALID",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(conv.apply(params, x), ref, atol=1e-5)
+  p = ksize // 2
+
+  def reference(params, x):
+    padded = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    y = jax.lax.conv_general_dilated(padded, params["params"]["conv"]["kernel"], (1, 1),
+                                     "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + params["params"]["conv"]["bias"]
+
+  np.testing.assert_allclose(conv.apply(params, x), reference(params, x), atol=1e-5)
+  loss = lambda f: (lambda params, x: jnp.sum(jnp.sin(f(params, x))))
+  got = jax.grad(loss(conv.apply), argnums=(0, 1))(params, x)
+  want = jax.grad(loss(reference), argnums=(0, 1))(params, x)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
