@@ -2,7 +2,11 @@
 
 Run:
   python -m ganstyle_jax.main --config=configs/demo_cyclegan.py --workdir=workdir/demo_cyclegan
-Expected: not measured yet.
+Expected: 161 s on a 2-core CPU (synthetic dataset already built); known-answer metrics of
+  G(photo) vs painting(photo) on 16 held-out scenes at steps 200 / 400: PSNR 12.50 / 12.99 dB,
+  SSIM 0.080 / 0.122, against the identity baseline 15.12 dB / 0.253: below the baseline.
+  The sample grids (A | G(A) | B | F(B)) show G(A) keeping the scenes' layout with shifted,
+  blurred colours after 400 steps.
 """
 from ganstyle_jax.config_base import base_config
 

@@ -107,3 +107,19 @@ def test_pool_query_fills_then_swaps():
     assert sorted(pool.ravel().tolist()) == [1.0, 2.0]
   else:
     assert 3.0 in pool.ravel().tolist() and float(out[2, 0, 0, 0]) in (1.0, 2.0)
+
+
+def test_ema_tracks_generator_params():
+  config = tiny_config("adain_gan")
+  config.model.ema_decay = 0.5
+  setup = build.build_setup(config)
+  step = parallel.make_step(functools.partial(steps.train_step_fn(setup), setup=setup), "jit",
+                            jax.devices()[:1])
+  state = build.init_state(setup, jax.random.key(0), 32)
+  init = jax.device_get(state.g_params)
+  vgg = vgg_lib.load_params("random")
+  state, _ = step(state, step.prepare_batch(batch_for("adain_gan")), vgg, jax.random.key(1))
+  # After one step: ema = 0.5 * init + 0.5 * new.
+  jax.tree.map(lambda e, a, b: np.testing.assert_allclose(e, 0.5 * a + 0.5 * b, rtol=1e-5,
+                                                          atol=1e-7),
+               jax.device_get(state.ema_g_params), init, jax.device_get(state.g_params))
