@@ -100,4 +100,6 @@ def init_state(setup: steps.GanSetup, key: jax.Array, image_size: int) -> GanSta
   return GanState(
       step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params,
       g_opt_state=setup.g_tx.init(g_params), d_opt_state=setup.d_tx.init(d_params),
-      ema_g_params=g_params if setup.ema_decay > 0 else None, pool=pool, pool_count=pool_count)
+      # A copy: the step donates the state, and one buffer cannot be donated twice.
+      ema_g_params=jax.tree.map(jnp.copy, g_params) if setup.ema_decay > 0 else None,
+      pool=pool, pool_count=pool_count)

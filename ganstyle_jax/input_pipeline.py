@@ -32,7 +32,7 @@ import dataclasses
 import io
 import threading
 import zlib
-from typing import Any, Iterator
+from typing import Any
 
 from absl import logging
 import numpy as np

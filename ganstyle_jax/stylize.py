@@ -15,7 +15,6 @@ of YCbCr) with the content's chroma (Gatys et al. 2016, "Preserving colour").
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from PIL import Image, ImageOps
 
 from ganstyle_jax import build, checkpointing, losses
 from ganstyle_jax.errors import UserError
+from ganstyle_jax.images import to_float, to_uint8
 from ganstyle_jax.models import generators
 from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import vgg as vgg_lib
@@ -53,14 +53,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     raise UserError(f"{path}: no such image file") from None
   except (OSError, ValueError, Image.DecompressionBombError) as e:
     raise UserError(f"{path}: cannot read the image ({e}); is it a complete image file?") from None
-
-
-def to_float(img: np.ndarray) -> np.ndarray:
-  return img.astype(np.float32)[None] / 127.5 - 1.0
-
-
-def to_uint8(x) -> np.ndarray:
-  return np.asarray(np.clip((np.asarray(x, np.float32) + 1) * 127.5 + 0.5, 0, 255), np.uint8)
 
 
 def limit_size(img: np.ndarray, max_size: int | None) -> np.ndarray:

@@ -23,6 +23,7 @@ from PIL import Image
 from ganstyle_jax import build, checkpointing, input_pipeline, parallel, steps
 from ganstyle_jax.data import synthetic
 from ganstyle_jax.errors import UserError
+from ganstyle_jax.images import to_uint8
 from ganstyle_jax.models import vgg as vgg_lib
 
 
@@ -40,11 +41,6 @@ def load_vgg(config: ml_collections.ConfigDict):
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-  """NHWC in [-1, 1] -> uint8."""
-  return np.asarray(np.clip((np.asarray(x, np.float32) + 1.0) * 127.5 + 0.5, 0, 255), np.uint8)
 
 
 def sample_grid(columns: list[np.ndarray]) -> np.ndarray:

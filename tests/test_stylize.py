@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import ganstyle_jax
-from ganstyle_jax import stylize, train
+from ganstyle_jax import images, stylize, train
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import vgg as vgg_lib
 from tiny import tiny_config
@@ -43,9 +43,9 @@ def test_alpha_zero_is_the_content_reconstruction(stylizer):
   a = stylizer.stylize(content, image(40, 40, 1), alpha=0.0)
   b = stylizer.stylize(content, image(24, 56, 2), alpha=0.0)
   np.testing.assert_array_equal(a, b)   # the style plays no part
-  x = stylize.to_float(content)
+  x = images.to_float(content)
   recon = stylizer._decode(stylizer.variables, stylizer._encode(stylizer.variables, x))
-  np.testing.assert_array_equal(a, stylize.to_uint8(np.asarray(recon)[0]))
+  np.testing.assert_array_equal(a, images.to_uint8(np.asarray(recon)[0]))
   assert not np.array_equal(a, stylizer.stylize(content, image(40, 40, 1), alpha=1.0))
 
 

@@ -8,7 +8,6 @@ import sys
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from ganstyle_jax import build, checkpointing, input_pipeline, train
@@ -53,22 +52,30 @@ def test_resume_is_exact(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
-def test_sigterm_saves_and_returns(tmp_path, monkeypatch):
+def wrap_train_iterator(monkeypatch, on_next):
+  """Makes train_and_evaluate's iterator call on_next(n, batch) -> batch for batch n = 1, 2, ..."""
   real = input_pipeline.create_train_iterator
 
-  class Preempting:
+  class Wrapped:
     def __init__(self, it):
       self.it, self.n = it, 0
     def __getattr__(self, name):
       return getattr(self.it, name)
     def __next__(self):
       self.n += 1
-      if self.n == 3:
-        os.kill(os.getpid(), signal.SIGTERM)
-      return next(self.it)
+      return on_next(self.n, next(self.it))
 
   monkeypatch.setattr(input_pipeline, "create_train_iterator",
-                      lambda *a, **k: Preempting(real(*a, **k)))
+                      lambda *a, **k: Wrapped(real(*a, **k)))
+
+
+def test_sigterm_saves_and_returns(tmp_path, monkeypatch):
+  def preempt_at_3(n, batch):
+    if n == 3:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return batch
+
+  wrap_train_iterator(monkeypatch, preempt_at_3)
   config = tiny_config("adain_gan", "pmap", steps=50)
   config.checkpoint_every_steps = 100
   train.train_and_evaluate(config, str(tmp_path))
@@ -77,22 +84,8 @@ def test_sigterm_saves_and_returns(tmp_path, monkeypatch):
 
 
 def test_nan_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path, monkeypatch):
-  real = input_pipeline.create_train_iterator
-
-  class Poisoned:
-    def __init__(self, it):
-      self.it, self.n = it, 0
-    def __getattr__(self, name):
-      return getattr(self.it, name)
-    def __next__(self):
-      self.n += 1
-      batch = next(self.it)
-      if self.n >= 3:
-        batch = {k: v * np.nan for k, v in batch.items()}
-      return batch
-
-  monkeypatch.setattr(input_pipeline, "create_train_iterator",
-                      lambda *a, **k: Poisoned(real(*a, **k)))
+  wrap_train_iterator(monkeypatch, lambda n, batch: (
+      {k: v * np.nan for k, v in batch.items()} if n >= 3 else batch))
   config = tiny_config("adain_gan", "pmap", steps=6)
   with pytest.raises(train.NonFiniteLossError, match=r"is nan at step 4"):
     train.train_and_evaluate(config, str(tmp_path))
