@@ -29,7 +29,9 @@ class Checkpointer:
   """Saves and restores GanStates under `directory` (local path or gs://)."""
 
   def __init__(self, directory: str, keep: int = 3, async_save: bool = True):
-    self.directory = os.fspath(directory)
+    directory = os.fspath(directory)
+    # Orbax wants absolute paths; a relative --workdir is relative to the current directory.
+    self.directory = directory if "://" in directory else os.path.abspath(directory)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                            enable_async_checkpointing=async_save)
     self.manager = ocp.CheckpointManager(self.directory, options=options,

@@ -27,9 +27,10 @@ def restored_state(workdir, config, step=None):
 
 
 @pytest.mark.parametrize("model,parallelism", [("adain_gan", "pmap"), ("cyclegan", "jit")])
-def test_train_writes_everything(tmp_path, model, parallelism):
+def test_train_writes_everything(tmp_path, monkeypatch, model, parallelism):
   config = tiny_config(model, parallelism, steps=2)
-  result = train.train_and_evaluate(config, str(tmp_path))
+  monkeypatch.chdir(tmp_path.parent)   # a relative --workdir, as in the README's command
+  result = train.train_and_evaluate(config, tmp_path.name)
   assert json.load(open(tmp_path / "config.json"))["model"]["name"] == model
   assert os.path.exists(tmp_path / "samples" / "step_000002.png")
   assert glob.glob(str(tmp_path / "events.out.tfevents.*"))
