@@ -8,7 +8,19 @@ ganstyle_jax.losses, ganstyle_jax.steps; training: ganstyle_jax.train.train_and_
 """
 from ganstyle_jax import losses, models, steps
 from ganstyle_jax.models import discriminators, generators, layers, vgg
-from ganstyle_jax.stylize import Stylizer, load
+
+
+def load(workdir, step=None):
+  """The Stylizer of workdir's latest (or given) checkpoint; see ganstyle_jax.stylize.load."""
+  from ganstyle_jax import stylize  # lazy: `python -m ganstyle_jax.stylize` imports it itself
+  return stylize.load(workdir, step)
+
+
+def __getattr__(name):
+  if name == "Stylizer":
+    from ganstyle_jax.stylize import Stylizer
+    return Stylizer
+  raise AttributeError(f"module 'ganstyle_jax' has no attribute {name!r}")
 
 __all__ = ["load", "Stylizer", "losses", "models", "steps", "vgg", "generators",
            "discriminators", "layers"]
