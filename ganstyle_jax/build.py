@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ganstyle_jax import steps
+from ganstyle_jax import losses, steps
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import discriminators, generators
 from ganstyle_jax.state import GanState
@@ -68,8 +68,8 @@ def build_setup(config: ml_collections.ConfigDict) -> steps.GanSetup:
       style_type=lc.style_type, content_type=lc.content_type,
       style_layers=tuple(lc.style_layers), style_layer_weights=tuple(lc.style_layer_weights),
       pool_size=lc.pool_size)
-  if loss.adv_type not in ("nonsat", "lsgan", "hinge"):
-    raise UserError(f"unknown loss.adv_type {loss.adv_type!r}; use nonsat, lsgan or hinge")
+  if loss.adv_type not in losses.ADV_TYPES:
+    raise UserError(f"unknown loss.adv_type {loss.adv_type!r}; use one of {losses.ADV_TYPES}")
   if loss.style_type not in ("gram", "mean_std"):
     raise UserError(f"unknown loss.style_type {loss.style_type!r}; use gram or mean_std")
   if loss.content_type not in ("perceptual", "pixel"):

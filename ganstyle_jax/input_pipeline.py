@@ -373,7 +373,7 @@ def decode_image(data: bytes, *, load_size: int, max_pixels: int) -> np.ndarray:
   return arr
 
 
-def _decode_element(data: bytes, name: bytes, *, is_path: bool, load_size: int,
+def _decode_element(data: bytes, *, is_path: bool, load_size: int,
                     max_pixels: int) -> np.ndarray:
   """Reads (if a path) and decodes one element to uint8 RGB, shorter side load_size."""
   if is_path:
@@ -456,7 +456,7 @@ class _Stream:
     if self.bad_log.is_known_bad(self.name, name):
       return index, None
     try:
-      image = _decode_element(ex['data'], ex['name'], is_path=self.elements.is_path,
+      image = _decode_element(ex['data'], is_path=self.elements.is_path,
                               load_size=self.load_size, max_pixels=self.max_pixels)
     except Exception as e:  # pylint: disable=broad-except
       self.bad_log.record(self.name, name, f'{type(e).__name__}: {_first_line(e)}')
@@ -646,11 +646,8 @@ def load_eval_batch(config, num_images: int) -> dict[str, np.ndarray]:
     for ex in elements.dataset.as_numpy_iterator():
       name = ex['name'].decode('utf-8', 'replace')
       try:
-        data = ex['data']
-        if elements.is_path:
-          with tf.io.gfile.GFile(data.decode('utf-8'), 'rb') as f:
-            data = f.read()
-        image = decode_image(data, load_size=load_size, max_pixels=max_pixels)
+        image = _decode_element(ex['data'], is_path=elements.is_path, load_size=load_size,
+                                max_pixels=max_pixels)
       except Exception as e:  # pylint: disable=broad-except
         bad_log.record(key, name, f'{type(e).__name__}: {_first_line(e)}')
         continue

@@ -141,13 +141,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   step_key = step_fn.place_replicated(step_key)
 
   eval_batch = input_pipeline.load_eval_batch(config, config.num_eval_images)
+  eval_inputs = jax.device_put(eval_batch)   # fixed: transferred once, not at every evaluation
   eval_fn = jax.jit(functools.partial(steps.eval_step, setup))
   meta = {"model": setup.name, "config": json.loads(config.to_json_best_effort())}
 
   def evaluate(state, step: int, do_eval: bool, do_sample: bool) -> dict[str, float]:
     eval_state = (state.replace(g_params=state.ema_g_params)
                   if state.ema_g_params is not None else state)
-    outputs, metrics = jax.device_get(eval_fn(eval_state, vgg_variables, eval_batch))
+    outputs, metrics = jax.device_get(eval_fn(eval_state, vgg_variables, eval_inputs))
     result = {}
     if do_eval:
       result = {f"eval/{k}": float(v) for k, v in metrics.items()}
