@@ -44,6 +44,7 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       load_size=64,                   # shorter side resized to this before cropping
       global_batch_size=8,            # over all devices and processes
       shuffle_buffer=1024,            # tf.data shuffle buffer (elements are file bytes)
+      prefetch_batches=2,             # batches decoded and sent to the devices ahead; 0 = off
       data_dir="",                    # TFDS data_dir; '' = TFDS default (synthetic: cache dir)
       max_image_pixels=8192 * 8192,   # larger images are skipped with a warning
       synthetic_size=64,              # native render size of synthetic scenes

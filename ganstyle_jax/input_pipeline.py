@@ -30,6 +30,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import io
+import queue
 import threading
 import zlib
 from typing import Any
@@ -664,3 +665,59 @@ def load_eval_batch(config, num_images: int) -> dict[str, np.ndarray]:
   if target_key is not None:
     batch['target'] = synthetic.painting_signed(batch[target_key]).astype(np.float32)
   return batch
+
+
+class DevicePrefetcher:
+  """Reads, decodes and transfers the next `size` batches in a background thread.
+
+  `put` turns a host batch into device arrays (e.g. `ParallelStep.prepare_batch`). Each item is
+  `(device_batch, data_state)`, where data_state is the iterator's position right after that
+  batch: a checkpoint saved after training on it resumes with the batch that follows, however
+  far ahead the thread has read. Errors in the thread (e.g. a source with no readable image)
+  are raised by `next()`. size=0 reads synchronously in the caller's thread.
+  """
+
+  def __init__(self, iterator: TrainIterator, put, size: int = 2):
+    self._iterator, self._put, self._size = iterator, put, size
+    self._queue: queue.Queue = queue.Queue(maxsize=max(size, 1))
+    self._stop = threading.Event()
+    self._thread = None
+    if size > 0:
+      self._thread = threading.Thread(target=self._run, name='prefetch', daemon=True)
+      self._thread.start()
+
+  def _produce(self):
+    batch = self._put(next(self._iterator))
+    return batch, self._iterator.get_state()
+
+  def _run(self) -> None:
+    while not self._stop.is_set():
+      try:
+        item = (self._produce(), None)
+      except BaseException as e:  # handed to the consumer, which re-raises it
+        item = (None, e)
+      while not self._stop.is_set():
+        try:
+          self._queue.put(item, timeout=0.1)
+          break
+        except queue.Full:
+          continue
+      if item[1] is not None:
+        return
+
+  def __iter__(self) -> 'DevicePrefetcher':
+    return self
+
+  def __next__(self):
+    if self._thread is None:
+      return self._produce()
+    item, error = self._queue.get()
+    if error is not None:
+      raise error
+    return item
+
+  def close(self) -> None:
+    """Stops the thread; batches read ahead are dropped (the saved position excludes them)."""
+    self._stop.set()
+    if self._thread is not None:
+      self._thread.join()

@@ -6,6 +6,7 @@ grids, evaluation, checkpoints (with resume), preemption (SIGTERM) and divergenc
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -174,9 +175,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                start_step, config.total_steps, n_devices, jax.devices()[0].platform,
                config.parallelism)
   t_log, s_log = time.time(), start_step
-  with _Preemption() as preempt:
+  batches = input_pipeline.DevicePrefetcher(train_iter, step_fn.prepare_batch,
+                                            config.data.prefetch_batches)
+  with _Preemption() as preempt, contextlib.closing(batches):
     for step in range(start_step + 1, config.total_steps + 1):
-      batch = step_fn.prepare_batch(next(train_iter))
+      batch, data_state = next(batches)
       state, metrics = step_fn(state, batch, vgg_variables, step_key)
       report(step)
       is_last = step == config.total_steps
@@ -195,7 +198,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       if do_eval or do_sample:
         last_eval = evaluate(state, step, do_eval, do_sample) or last_eval
       if save:
-        ckpt.save(step, state, train_iter.get_state(), meta)
+        ckpt.save(step, state, data_state, meta)
       if preempt.requested:
         logging.warning("Preempted: checkpoint saved at step %d.", step)
         break
