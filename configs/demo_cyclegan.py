@@ -23,4 +23,5 @@ def get_config():
   c.model.generator.n_blocks = 3
   c.model.discriminator.ndf = 16
   c.loss.pool_size = 50
+  c.model.vgg.weights = "random"        # evaluation metrics only; no download
   return c

@@ -1,6 +1,9 @@
 """From a config to networks, optimizers and an initial GanState (shared by train, stylize, bench)."""
 from __future__ import annotations
 
+import json
+import os
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -103,3 +106,31 @@ def init_state(setup: steps.GanSetup, key: jax.Array, image_size: int) -> GanSta
       # A copy: the step donates the state, and one buffer cannot be donated twice.
       ema_g_params=jax.tree.map(jnp.copy, g_params) if setup.ema_decay > 0 else None,
       pool=pool, pool_count=pool_count)
+
+
+def read_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a training run wrote to workdir/config.json."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UserError(f"{workdir} has no config.json: is it a training workdir?")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  for k in ("style_layers", "style_layer_weights"):   # JSON turns tuples into lists
+    config.loss[k] = tuple(config.loss[k])
+  return config
+
+
+def restore_run(workdir: str | os.PathLike, step: int | None = None
+                ) -> tuple[ml_collections.ConfigDict, steps.GanSetup, GanState, int]:
+  """(config, setup, state, step) of workdir's latest (or given) checkpoint, on the host."""
+  from ganstyle_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  workdir = os.fspath(workdir)
+  config = read_run_config(workdir)
+  setup = build_setup(config)
+  target = init_state(setup, jax.random.key(0), config.data.image_size)
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), async_save=False)
+  try:
+    state, _, step = ckpt.restore(target, step, expected_model=setup.name)
+  finally:
+    ckpt.close()
+  return config, setup, state, step

@@ -68,7 +68,8 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
           num_scales=1,               # >1: multi-scale PatchGAN
       ),
       vgg=dict(
-          weights="imagenet",         # 'imagenet' | 'random' | path to .h5/.npz/.safetensors
+          weights="imagenet",         # 'imagenet' | 'random' | path to .h5/.npz/.safetensors;
+                                      # adain_gan's losses and every model's eval metrics
       ),
   ))
 

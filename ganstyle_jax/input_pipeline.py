@@ -157,6 +157,11 @@ class Source:
                       'tfds:NAME[:SPLIT], folder:PATH or synthetic:photo|painting')
 
   @property
+  def heldout_split(self) -> str:
+    """The split `load_eval_batch` reads: synthetic test split, the named tfds split, or folder."""
+    return 'all files, sorted' if self.kind == 'folder' else self._eval_split
+
+  @property
   def is_synthetic_photo(self) -> bool:
     return self.kind == 'synthetic' and self.domain == 'photo'
 
@@ -632,14 +637,21 @@ def load_eval_batch(config, num_images: int) -> dict[str, np.ndarray]:
     plus 'target' = painting(content) (the known answer, same shape and range) when the content
     source (cyclegan: A) is synthetic:photo.
   """
+  return load_eval_data(config, num_images)[0]
+
+
+def load_eval_data(config, num_images: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+  """`load_eval_batch` and, per key, the source and split the images came from."""
   from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
   image_size, load_size = _check_sizes(config)
   max_pixels = int(_data_field(config, 'max_image_pixels'))
   bad_log = BadFileLog()
   batch = {}
+  splits = {}
   target_key = None
   for key, spec in batch_keys(config).items():
     source = Source(spec, config)
+    splits[key] = f'{spec} ({source.heldout_split})'
     if source.is_synthetic_photo and key in ('content', 'A'):
       target_key = key
     elements = source.elements(train=False)
@@ -664,7 +676,7 @@ def load_eval_batch(config, num_images: int) -> dict[str, np.ndarray]:
     batch[key] = np.stack(images).astype(np.float32) / 127.5 - 1.0
   if target_key is not None:
     batch['target'] = synthetic.painting_signed(batch[target_key]).astype(np.float32)
-  return batch
+  return batch, splits
 
 
 class DevicePrefetcher:

@@ -15,7 +15,6 @@ of YCbCr) with the content's chroma (Gatys et al. 2016, "Preserving colour").
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import pathlib
@@ -28,7 +27,7 @@ import ml_collections
 import numpy as np
 from PIL import Image, ImageOps
 
-from ganstyle_jax import build, checkpointing, losses
+from ganstyle_jax import build, losses
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.images import to_float, to_uint8
 from ganstyle_jax.models import generators
@@ -286,21 +285,7 @@ def load(workdir: str | os.PathLike, step: int | None = None) -> Stylizer:
 
   Uses the EMA generator params when the run kept them.
   """
-  workdir = os.fspath(workdir)
-  cfg_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(cfg_path):
-    raise UserError(f"{workdir} has no config.json: is it a training workdir?")
-  with open(cfg_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  for k in ("style_layers", "style_layer_weights"):   # JSON turns tuples into lists
-    config.loss[k] = tuple(config.loss[k])
-  setup = build.build_setup(config)
-  target = build.init_state(setup, jax.random.key(0), config.data.image_size)
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), async_save=False)
-  try:
-    state, _, step = ckpt.restore(target, step, expected_model=setup.name)
-  finally:
-    ckpt.close()
+  config, setup, state, step = build.restore_run(workdir, step)
   g_params = state.ema_g_params if state.ema_g_params is not None else state.g_params
   vgg_variables = (vgg_lib.load_params(config.model.vgg.weights)
                    if setup.name == "adain_gan" else None)

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from ganstyle_jax import build, checkpointing, input_pipeline, parallel, steps
-from ganstyle_jax.data import synthetic
+from ganstyle_jax import evaluate as evaluate_lib
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.images import to_uint8
 from ganstyle_jax.models import vgg as vgg_lib
@@ -33,8 +33,8 @@ class NonFiniteLossError(UserError):
 
 
 def load_vgg(config: ml_collections.ConfigDict):
-  """The frozen VGG19 variables for adain_gan (cyclegan's step does not use VGG)."""
-  if config.model.name != "adain_gan":
+  """The frozen VGG19 variables: adain_gan's losses, and every model's evaluation metrics."""
+  if config.model.name != "adain_gan" and config.eval_every_steps <= 0:
     return None
   return vgg_lib.load_params(config.model.vgg.weights)
 
@@ -123,7 +123,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     raise UserError(f"data.global_batch_size={config.data.global_batch_size} does not split "
                     f"over {n_devices} devices; use a multiple of {n_devices}")
   train_iter = input_pipeline.create_train_iterator(config)
-  vgg_variables = load_vgg(config)
+  host_vgg = load_vgg(config)
+  vgg_variables = host_vgg if setup.name == "adain_gan" else None
   step_fn = parallel.make_step(functools.partial(steps.train_step_fn(setup), setup=setup),
                                config.parallelism)
   base_key = jax.random.key(config.seed)
@@ -144,6 +145,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   eval_batch = input_pipeline.load_eval_batch(config, config.num_eval_images)
   eval_inputs = jax.device_put(eval_batch)   # fixed: transferred once, not at every evaluation
   eval_fn = jax.jit(functools.partial(steps.eval_step, setup))
+  evaluator = evaluate_lib.Evaluator(host_vgg, seed=config.seed) if host_vgg is not None else None
   meta = {"model": setup.name, "config": json.loads(config.to_json_best_effort())}
 
   def evaluate(state, step: int, do_eval: bool, do_sample: bool) -> dict[str, float]:
@@ -153,11 +155,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     result = {}
     if do_eval:
       result = {f"eval/{k}": float(v) for k, v in metrics.items()}
-      if "target" in eval_batch:
-        key = "output" if setup.name == "adain_gan" else "fake_B"
-        photos = eval_batch["content" if setup.name == "adain_gan" else "A"]
-        known = synthetic.known_answer_metrics(photos, np.clip(outputs[key], -1, 1))
-        result.update({f"eval/{k}": v for k, v in known.items()})
+      views = evaluate_lib.model_views(setup.name, eval_batch, outputs)
+      suite = evaluator(**views, known_answer="target" in eval_batch)
+      result.update({f"eval/{k}": v for k, v in suite.items()})
       writer.write_scalars(step, result)
     if do_sample and is_main:
       grid = sample_grid(grid_columns(setup.name, eval_batch, outputs, config.num_sample_images))

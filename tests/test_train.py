@@ -36,6 +36,8 @@ def test_train_writes_everything(tmp_path, monkeypatch, model, parallelism):
   assert glob.glob(str(tmp_path / "events.out.tfevents.*"))
   assert all(np.isfinite(v) for v in result.values())
   assert "eval/psnr" in result and "eval/psnr_identity" in result   # synthetic known answer
+  for name in ("content_distance", "style_gram", "style_mean_std", "swd", "fid_vgg", "kid_vgg"):
+    assert f"eval/{name}" in result   # the evaluation suite, logged in the loop
   state, data_state, step = restored_state(str(tmp_path), config)
   assert step == 2 and int(state.step) == 2 and data_state
 

@@ -1,0 +1,10 @@
+"""Arm: CycleGAN (unpaired photo <-> painting, no VGG losses)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402  (the study's shared settings, beside this file)
+
+
+def get_config():
+  return common.cyclegan()
