@@ -6,7 +6,13 @@ Each checkpoint `checkpoints/<step>/` holds three items:
   meta:  the model name, config and every state leaf's shape (JSON), checked before a restore
          so that a checkpoint of another model or shape gives one clear error.
 Orbax writes into a temporary directory and renames it when complete (atomically), so a
-crash or kill during a save leaves the previous checkpoints intact and is never restored.
+crash or kill during a save leaves the previous checkpoints intact and is never restored;
+the temporary directories such a kill leaves behind are removed at the next start.
+
+Multi-process runs: the state is replicated (data parallelism), so it is saved as host NumPy
+arrays from one local replica, which orbax writes from process 0 only (JSON items likewise),
+while every process takes part in the save as orbax expects. A restore gives host arrays,
+which the caller places on its devices: a checkpoint restores on any process or device count.
 """
 from __future__ import annotations
 
@@ -18,6 +24,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from ganstyle_jax.errors import UserError
+
+
+def host_copy(tree):
+  """Host NumPy copy of a replicated pytree, read from this process's first replica."""
+  local = lambda x: (x.addressable_data(0)
+                     if isinstance(x, jax.Array) and not x.is_fully_addressable else x)
+  return jax.device_get(jax.tree.map(local, tree))
 
 
 def _shapes(tree) -> dict[str, list[int]]:
@@ -33,7 +46,8 @@ class Checkpointer:
     # Orbax wants absolute paths; a relative --workdir is relative to the current directory.
     self.directory = directory if "://" in directory else os.path.abspath(directory)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           enable_async_checkpointing=async_save)
+                                           enable_async_checkpointing=async_save,
+                                           cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "data", "meta"))
 
@@ -43,6 +57,7 @@ class Checkpointer:
   def save(self, step: int, state, data_state: dict, meta: dict) -> None:
     """Starts an (asynchronous) save of `state` at `step`; `meta` is any JSON-able dict."""
     meta = dict(meta, shapes=_shapes(state))
+    state = host_copy(state)
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
         meta=ocp.args.JsonSave(meta)), force=True)
@@ -56,7 +71,7 @@ class Checkpointer:
     """Restores onto `target` (a state or its abstract shapes/shardings).
 
     Returns:
-      (state, data_state, step).
+      (state as host NumPy arrays, data_state, step).
     Raises:
       UserError: no checkpoint, or one of another model or other shapes.
     """
@@ -77,7 +92,7 @@ class Checkpointer:
           f"arrays differ, e.g. {k} is {have.get(k, 'absent')} in the checkpoint but "
           f"{want.get(k, 'absent')} here (another model size or image_size?); use the "
           "config it was trained with or another workdir")
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    abstract = host_copy(target)   # restore as host arrays, whatever devices saved them
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
     return restored["state"], restored["data"], step

@@ -496,8 +496,9 @@ class TrainIterator:
 
   def __init__(self, sources: dict[str, Source], elements: dict[str, _Elements], *,
                seed: int, local_batch: int, image_size: int, load_size: int,
-               shuffle_buffer: int, max_pixels: int):
+               shuffle_buffer: int, max_pixels: int, process_count: int = 1):
     self._sources = sources
+    self._process_count = process_count
     self._elements = elements
     self._seed = seed
     self._local_batch = local_batch
@@ -548,15 +549,27 @@ class TrainIterator:
     return batch
 
   def get_state(self) -> dict[str, Any]:
-    """The stream position: {'positions': {key: elements consumed}}, JSON-serialisable."""
-    return {'positions': dict(self._positions)}
+    """The stream position, JSON-serialisable: {'positions': {key: elements consumed by this
+    process}, 'process_count': n} (every process consumes the same number of its own shard)."""
+    return {'positions': dict(self._positions), 'process_count': self._process_count}
 
   def set_state(self, state: dict[str, Any]) -> None:
-    """Continues the stream exactly where `get_state` was taken (same config and seed)."""
+    """Continues the stream exactly where `get_state` was taken (same config and seed).
+
+    A state saved with another process count is re-sharded: each process starts its new shard
+    at the same fraction of the data (positions x old count / new count), which keeps the
+    epoch count and schedule but not the exact order of images.
+    """
     positions = state['positions']
     if set(positions) != set(self._positions):
       raise UserError(f'the data-iterator state has streams {sorted(positions)} but this run '
                       f'reads {sorted(self._positions)}: the checkpoint is from another model')
+    saved_count = int(state.get('process_count', self._process_count))
+    if saved_count != self._process_count:
+      logging.warning('Data position saved with %d process(es), resumed with %d: re-sharding '
+                      'the stream at the same point of the data.', saved_count,
+                      self._process_count)
+      positions = {k: int(v) * saved_count // self._process_count for k, v in positions.items()}
     self._positions = {k: int(v) for k, v in positions.items()}
     self._iterators = None  # rebuilt lazily at the new position
 
@@ -618,7 +631,7 @@ def create_train_iterator(config, *, process_index: int | None = None,
       sources, elements, seed=seed, local_batch=global_batch // process_count,
       image_size=image_size, load_size=load_size,
       shuffle_buffer=int(_data_field(config, 'shuffle_buffer')),
-      max_pixels=int(_data_field(config, 'max_image_pixels')))
+      max_pixels=int(_data_field(config, 'max_image_pixels')), process_count=process_count)
 
 
 def load_eval_batch(config, num_images: int) -> dict[str, np.ndarray]:

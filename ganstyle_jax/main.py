@@ -1,6 +1,8 @@
 """Command-line entry: python -m ganstyle_jax.main --config=configs/demo.py --workdir=DIR.
 
 Overrides: --config.KEY=VALUE (the config is locked: an unknown key fails at once).
+Multi-process (one process per host): --coordinator_address, --num_processes, --process_id,
+--distributed (see ganstyle_jax/distributed.py and the README).
 All logic lives in train.train_and_evaluate, importable from tests and notebooks.
 """
 import sys
@@ -11,6 +13,12 @@ from ml_collections import config_flags
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and sample grids.")
 config_flags.DEFINE_config_file("config", None, "Config file (a get_config() .py file).",
                                 lock_config=True)
+flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"],
+                  "Multi-process runtime: auto (explicit flags, SLURM or Open MPI), on (also lets "
+                  "JAX detect TPU pod slices), off.")
+flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0's coordinator.")
+flags.DEFINE_integer("num_processes", None, "Number of processes (hosts) in the run.")
+flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
@@ -18,9 +26,11 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganstyle_jax import train  # after flag parsing: importing TF/JAX is slow
+  from ganstyle_jax import distributed, train  # after flag parsing: importing TF/JAX is slow
   from ganstyle_jax.errors import UserError
   try:
+    distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
+                           FLAGS.process_id)
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except UserError as e:
     logging.error("%s", e)

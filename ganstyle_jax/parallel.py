@@ -67,7 +67,18 @@ class ParallelStep:
     """Puts a host/device pytree (state, VGG variables, key) where the step wants it."""
     mesh = self.local_mesh if self.mode == "pmap" else self.mesh
     # Same sharding as the step's outputs, so step 2 reuses step 1's compilation.
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    sharding = NamedSharding(mesh, P())
+    if jax.process_count() == 1:
+      return jax.device_put(tree, sharding)
+
+    # A global sharding spans other processes' devices: only host values can be put there
+    # (every process holds the same values); PRNG keys travel as their raw key data.
+    def put(x):
+      if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = jax.device_put(np.asarray(jax.random.key_data(x)), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+      return jax.device_put(np.asarray(x), sharding)
+    return jax.tree.map(put, tree)
 
   def __call__(self, state, batch, vgg_variables, key):
     return self._fn(state, batch, vgg_variables, key)

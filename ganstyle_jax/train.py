@@ -142,16 +142,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   vgg_variables = step_fn.place_replicated(vgg_variables)
   step_key = step_fn.place_replicated(step_key)
 
-  eval_batch = input_pipeline.load_eval_batch(config, config.num_eval_images)
+  # Evaluation and samples run on process 0 alone, on its first local replica of the state.
+  eval_batch = input_pipeline.load_eval_batch(config, config.num_eval_images) if is_main else None
   eval_inputs = jax.device_put(eval_batch)   # fixed: transferred once, not at every evaluation
+  local_vgg = checkpointing.host_copy(vgg_variables) if jax.process_count() > 1 else vgg_variables
   eval_fn = jax.jit(functools.partial(steps.eval_step, setup))
   evaluator = evaluate_lib.Evaluator(host_vgg, seed=config.seed) if host_vgg is not None else None
   meta = {"model": setup.name, "config": json.loads(config.to_json_best_effort())}
 
   def evaluate(state, step: int, do_eval: bool, do_sample: bool) -> dict[str, float]:
+    if jax.process_count() > 1:
+      state = checkpointing.host_copy(state)
     eval_state = (state.replace(g_params=state.ema_g_params)
                   if state.ema_g_params is not None else state)
-    outputs, metrics = jax.device_get(eval_fn(eval_state, vgg_variables, eval_inputs))
+    outputs, metrics = jax.device_get(eval_fn(eval_state, local_vgg, eval_inputs))
     result = {}
     if do_eval:
       result = {f"eval/{k}": float(v) for k, v in metrics.items()}
@@ -159,7 +163,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       suite = evaluator(**views, known_answer="target" in eval_batch)
       result.update({f"eval/{k}": v for k, v in suite.items()})
       writer.write_scalars(step, result)
-    if do_sample and is_main:
+    if do_sample:
       grid = sample_grid(grid_columns(setup.name, eval_batch, outputs, config.num_sample_images))
       os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
       Image.fromarray(grid).save(os.path.join(workdir, "samples", f"step_{step:06d}.png"))
@@ -195,7 +199,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         writer.write_scalars(step, last_train)
       do_eval, do_sample = every(config.eval_every_steps, step), every(config.sample_every_steps,
                                                                        step)
-      if do_eval or do_sample:
+      if (do_eval or do_sample) and is_main:
         last_eval = evaluate(state, step, do_eval, do_sample) or last_eval
       if save:
         ckpt.save(step, state, data_state, meta)

@@ -29,3 +29,14 @@ def tiny_config(model: str = "adain_gan", parallelism: str = "pmap", steps: int 
   c.model.discriminator.ndf = 8
   c.loss.pool_size = 4
   return c
+
+
+
+def with_sgd(build_setup):
+  """Wraps build_setup to use SGD: Adam turns float noise in near-zero gradients (biases
+  before instance norm) into lr-sized steps; SGD keeps updates proportional to the gradients,
+  so runs that differ only in reduction order can be compared."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  return lambda config: dataclasses.replace(build_setup(config), g_tx=optax.sgd(1e-4),
+                                            d_tx=optax.sgd(1e-4))
