@@ -17,6 +17,7 @@ from typing import Any
 from absl import logging
 from clu import metric_writers, periodic_actions
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 from PIL import Image
@@ -77,11 +78,23 @@ def check_finite(metrics: dict[str, Any], step: int) -> None:
 
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps (then saves and exits 0)."""
+  """Turns SIGTERM into a flag the loop checks between steps (then saves and exits 0).
+
+  With several processes, a save is a collective: `should_stop(agree)` makes all of them
+  stop at the same step, the first `agree` step (a log step) after any one was signalled.
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = None
+
+  def should_stop(self, agree: bool) -> bool:
+    if jax.process_count() == 1:
+      return self.requested
+    if not agree:
+      return False
+    flags = multihost_utils.process_allgather(np.asarray(self.requested, np.int32))
+    return bool(np.any(flags))
 
   def __enter__(self):
     try:
@@ -187,7 +200,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       state, metrics = step_fn(state, batch, vgg_variables, step_key)
       report(step)
       is_last = step == config.total_steps
-      save = every(config.checkpoint_every_steps, step) or is_last or preempt.requested
+      stop = preempt.should_stop(agree=every(config.log_every_steps, step) or is_last)
+      save = every(config.checkpoint_every_steps, step) or is_last or stop
       if every(config.log_every_steps, step) or save:
         last_train = {k: float(v) for k, v in jax.device_get(metrics).items()}
         check_finite(last_train, step)
@@ -203,7 +217,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         last_eval = evaluate(state, step, do_eval, do_sample) or last_eval
       if save:
         ckpt.save(step, state, data_state, meta)
-      if preempt.requested:
+      if stop:
         logging.warning("Preempted: checkpoint saved at step %d.", step)
         break
   ckpt.close()

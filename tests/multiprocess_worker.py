@@ -1,20 +1,23 @@
 """One process of a multi-process CPU run (used by test_multiprocess.py), or a single process.
 
     python tests/multiprocess_worker.py WORKDIR PARALLELISM STEPS LOCAL_DEVICES DATA_DIR \
-        [PORT NUM_PROCESSES PROCESS_ID]
+        [PORT NUM_PROCESSES PROCESS_ID [SIGTERM_BATCH]]
 
 Trains the tiny adain_gan config (SGD, see tiny.with_sgd) on a fixed stream of global batches
 (batch n is the same in every layout), each process feeding only its own slice of the global
-batch, so N processes x D devices can be compared with 1 process x N*D devices.
+batch, so N processes x D devices can be compared with 1 process x N*D devices. With
+SIGTERM_BATCH, the last process sends itself SIGTERM when it reads that batch.
 """
 import os
+import signal
 import sys
 
 
 class FixedGlobalBatches:
   """Global batch n = f(n); this process yields its contiguous slice of it."""
 
-  def __init__(self, config, process_index: int, process_count: int):
+  def __init__(self, config, process_index: int, process_count: int, sigterm_batch: int = 0):
+    self.sigterm_batch = sigterm_batch
     self.global_batch = config.data.global_batch_size
     self.size = config.data.image_size
     self.process_index, self.process_count = process_index, process_count
@@ -24,6 +27,8 @@ class FixedGlobalBatches:
   def __next__(self):
     import numpy as np  # pylint: disable=g-import-not-at-top
     self.n += 1
+    if self.n == self.sigterm_batch and self.process_index == self.process_count - 1:
+      os.kill(os.getpid(), signal.SIGTERM)
     rng = np.random.default_rng(self.n)
     full = {k: rng.uniform(-1, 1, (self.global_batch, self.size, self.size, 3)).astype(np.float32)
             for k in ("content", "style", "real")}
@@ -45,12 +50,13 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   from ganstyle_jax import build, distributed, input_pipeline, train  # pylint: disable=g-import-not-at-top
   import tiny  # pylint: disable=g-import-not-at-top
+  sigterm_batch = int(argv[9]) if len(argv) > 9 else 0
   if len(argv) > 6:
     port, n, i = argv[6:9]
     distributed.initialize("auto", f"127.0.0.1:{port}", int(n), int(i))
   jax.config.update("jax_disable_most_optimizations", True)
   input_pipeline.create_train_iterator = lambda config, **kw: FixedGlobalBatches(
-      config, jax.process_index(), jax.process_count())
+      config, jax.process_index(), jax.process_count(), sigterm_batch)
   build.build_setup = tiny.with_sgd(build.build_setup)
   config = tiny.tiny_config("adain_gan", parallelism, steps=int(steps))
   config.data.data_dir = data_dir

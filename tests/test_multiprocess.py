@@ -21,14 +21,14 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def run_workers(workdir, parallelism, steps, num_processes):
+def run_workers(workdir, parallelism, steps, num_processes, extra=()):
   env = dict(os.environ, PYTHONPATH=REPO)
   env.pop("XLA_FLAGS", None)
   args = [sys.executable, os.path.join(HERE, "multiprocess_worker.py"), str(workdir),
           parallelism, str(steps), str(8 // num_processes), DATA_DIR]
   if num_processes > 1:
     port = free_port()
-    procs = [subprocess.Popen(args + [str(port), str(num_processes), str(i)], env=env,
+    procs = [subprocess.Popen(args + [str(port), str(num_processes), str(i), *extra], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(num_processes)]
   else:
@@ -88,6 +88,18 @@ def test_two_processes_match_one_and_resume_in_one(single, tmp_path, parallelism
   run_workers(tmp_path, parallelism, 4, 1)
   _, _, step = restored(str(tmp_path))
   assert step == 4
+
+
+def test_sigterm_to_one_process_stops_all_at_one_step(tmp_path):
+  outs = run_workers(tmp_path, "jit", 20, 2, extra=["3"])
+  # Process 1 is signalled while its prefetch thread reads batch 3; all processes agree at the
+  # next log step (every 2), save there together and exit 0.
+  for out in outs:
+    assert "Preempted: checkpoint saved at step" in out
+  steps = {int(out.split("Preempted: checkpoint saved at step ")[1].split(".")[0]) for out in outs}
+  assert len(steps) == 1 and steps.pop() in (2, 4)
+  _, _, step = restored(str(tmp_path))
+  assert step in (2, 4)
 
 
 def test_distributed_flags_are_checked_in_one_line(tmp_path):
