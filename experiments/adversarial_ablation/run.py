@@ -106,14 +106,15 @@ def report(arms, seeds) -> None:
             ("eval/psnr", "known-answer PSNR (dB, held-out)"), ("eval/swd", "SWD x1e3 (held-out)")]
   fig, axes = plt.subplots(2, 3, figsize=(15, 8))
   for ax, (tag, title) in zip(axes.flat, panels):
-    for a in arms:
+    for i, a in enumerate(arms):
       runs = [c[tag] for c in curves[a] if tag in c]
       if not runs:
         continue
       steps = runs[0][0]
       vals = np.stack([r[1][:len(steps)] for r in runs])
-      ax.plot(steps, vals.mean(0), label=LABELS[a])
-      ax.fill_between(steps, vals.min(0), vals.max(0), alpha=0.15)
+      color = f"C{i}"   # one colour per arm in every panel, whether or not it logs this tag
+      ax.plot(steps, vals.mean(0), label=LABELS[a], color=color)
+      ax.fill_between(steps, vals.min(0), vals.max(0), alpha=0.15, color=color)
     if tag == "eval/psnr":
       ax.axhline(np.mean([x["psnr_identity"] for x in ident]), color="k", ls="--",
                  label="identity baseline")
