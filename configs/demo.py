@@ -7,7 +7,9 @@ Expected: 164 s on a 2-core CPU (plus about 18 s to build the synthetic dataset 
   PSNR 12.49 / 12.76 / 12.49 dB, SSIM 0.094 / 0.101 / 0.107, against the identity baseline
   (the photo itself) 15.12 dB / 0.253: below the baseline (see below). A second run (fresh
   clone, README command, 177 s including the pip check) gave 12.53 / 12.70 / 12.14 dB and
-  SSIM 0.095 / 0.109 / 0.096: runs vary by a few tenths of a dB.
+  SSIM 0.095 / 0.109 / 0.096: runs vary by a few tenths of a dB. With the evaluation suite
+  added (each eval also logs style distances, SWD and FID-VGG; ganstyle_jax/evaluate.py), a
+  fresh clone took 168 s and gave the same 12.53 / 12.70 / 12.14 dB; SWD 122 / 127 / 125.
 
 Choices, measured on 600-step runs (batch 4, 64 px, random VGG; known-answer PSNR/SSIM of
 G(photo) vs painting(photo) on 16 held-out scenes; identity baseline 15.12 dB / 0.253):
