@@ -78,6 +78,9 @@ class Checkpointer:
     step = self.latest_step() if step is None else step
     if step is None:
       raise UserError(f"no checkpoint in {self.directory}; train first or give another --workdir")
+    if step not in self.manager.all_steps():
+      raise UserError(f"no checkpoint at step {step} in {self.directory}; it has steps "
+                      f"{sorted(self.manager.all_steps())}")
     meta = self.read_meta(step)
     if expected_model is not None and meta.get("model") != expected_model:
       raise UserError(f"checkpoint {self.directory}/{step} is a {meta.get('model')!r} model, "

@@ -86,6 +86,8 @@ def test_inception_fid_on_a_weights_file_in_the_real_layout(tmp_path):
 def test_bad_workdir_and_flags_are_clear_errors(workdir, tmp_path):
   with pytest.raises(UserError, match="has no config.json"):
     evaluate.evaluate_run(str(tmp_path))
+  with pytest.raises(UserError, match=r"no checkpoint at step 7 .* it has steps \[2, 3\]"):
+    evaluate.evaluate_run(workdir, step=7)
   with pytest.raises(UserError, match="inception"):
     evaluate.evaluate_run(workdir, inception_weights=str(tmp_path / "missing.npz"))
   proc = subprocess.run([sys.executable, "-m", "ganstyle_jax.evaluate",
