@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 
-from absl import logging
 import jax
+from absl import logging
 
 from ganstyle_jax.errors import UserError
 

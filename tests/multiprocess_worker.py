@@ -48,8 +48,9 @@ def main(argv):
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={local_devices}"
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import jax  # pylint: disable=g-import-not-at-top
-  from ganstyle_jax import build, distributed, input_pipeline, train  # pylint: disable=g-import-not-at-top
   import tiny  # pylint: disable=g-import-not-at-top
+
+  from ganstyle_jax import build, distributed, input_pipeline, train  # pylint: disable=g-import-not-at-top
   sigterm_batch = int(argv[9]) if len(argv) > 9 else 0
   if len(argv) > 6:
     port, n, i = argv[6:9]

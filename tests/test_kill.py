@@ -47,6 +47,7 @@ def start(config_path, workdir, log):
 @pytest.mark.parametrize("seed", [0])
 def test_kill_9_never_loses_or_restores_a_partial_checkpoint(tmp_path, seed):
   from tiny import DATA_DIR, tiny_config
+
   from ganstyle_jax import input_pipeline
   input_pipeline.load_eval_batch(tiny_config(), 1)   # build the dataset before the kills
   config_path = tmp_path / "kill_config.py"

@@ -7,9 +7,9 @@ import sys
 import jax
 import numpy as np
 import pytest
+from tiny import DATA_DIR, tiny_config, with_sgd
 
 from ganstyle_jax import build, checkpointing, input_pipeline
-from tiny import DATA_DIR, tiny_config, with_sgd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -71,6 +71,7 @@ def test_two_processes_match_one_and_resume_in_one(single, tmp_path, parallelism
   state, data_state, step = restored(str(tmp_path))
   ref_state, _, ref_step = single
   assert step == ref_step == 2
+  assert data_state == {"positions": {"batches": 2}}   # the batches trained on, not read ahead
   # Same global batches, same global mean gradient: the layouts differ only by float
   # summation order, tiny next to the distance the params travelled from their init.
   config = tiny_config("adain_gan")
