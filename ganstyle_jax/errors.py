@@ -6,3 +6,18 @@ class UserError(Exception):
 
   The command-line entry points catch it and print `error: <message>` with exit status 2.
   """
+
+
+def run_cli(main) -> None:
+  """absl's app.run(main), with a UserError printed as `error: <message>` and exit status 2."""
+  import sys  # pylint: disable=g-import-not-at-top
+  from absl import app  # pylint: disable=g-import-not-at-top
+
+  def guarded(argv):
+    try:
+      main(argv)
+    except UserError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+
+  app.run(guarded)

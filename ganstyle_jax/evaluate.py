@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from typing import Any
 
 import jax
@@ -25,7 +24,7 @@ import numpy as np
 
 from ganstyle_jax import metrics
 from ganstyle_jax.data import synthetic
-from ganstyle_jax.errors import UserError
+from ganstyle_jax.errors import UserError, run_cli
 from ganstyle_jax.models import vgg as vgg_lib
 
 METRICS = {
@@ -186,7 +185,7 @@ def main(argv):
 
 def run():
   """Console script `ganstyle-eval`."""
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
   flags.DEFINE_string("out", None, "Also write the JSON report to this file.")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
@@ -200,14 +199,7 @@ def run():
                     "fid: pytorch-fid's pt_inception weights; torchvision: ImageNet weights.")
   flags.mark_flags_as_required(["workdir"])
 
-  def guarded(argv):
-    try:
-      main(argv)
-    except UserError as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
-
-  app.run(guarded)
+  run_cli(main)
 
 
 if __name__ == "__main__":

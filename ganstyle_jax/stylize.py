@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-import sys
 from typing import Sequence
 
 import jax
@@ -28,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ganstyle_jax import build, losses
-from ganstyle_jax.errors import UserError
+from ganstyle_jax.errors import UserError, run_cli
 from ganstyle_jax.images import to_float, to_uint8
 from ganstyle_jax.models import generators
 from ganstyle_jax.models import layers as L
@@ -393,7 +392,7 @@ def main(argv):
 
 def run():
   """Console script `ganstyle-stylize`."""
-  from absl import app, flags
+  from absl import flags
   flags.DEFINE_string("workdir", None, "Training workdir (its latest checkpoint is used).")
   flags.DEFINE_string("content", None, "Content image or folder of images.", required=True)
   flags.DEFINE_string("style", None, "Style image(s), comma-separated (adain_gan).")
@@ -413,14 +412,7 @@ def run():
   flags.DEFINE_enum("optimizer", "adam", ["adam", "lbfgs"], "optimize: optax optimizer.")
   flags.DEFINE_string("vgg_weights", "imagenet", "optimize: VGG19 weights spec.")
 
-  def guarded(argv):
-    try:
-      main(argv)
-    except UserError as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
-
-  app.run(guarded)
+  run_cli(main)
 
 
 if __name__ == "__main__":

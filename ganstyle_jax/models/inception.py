@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganstyle_jax.errors import UserError
+from ganstyle_jax.models import state_dicts
 
 Array = jax.Array
 
@@ -373,18 +374,6 @@ def to_state_dict(variables: Mapping) -> dict[str, np.ndarray]:
   return out
 
 
-def _read_state_dict(path: pathlib.Path) -> Mapping[str, np.ndarray]:
-  try:
-    if path.suffix == ".safetensors":
-      from safetensors.numpy import load_file
-      return load_file(str(path))
-    with np.load(path, allow_pickle=False) as z:
-      return {k: z[k] for k in z.files}
-  except Exception as e:  # noqa: BLE001  (corrupt files raise a variety of errors)
-    raise UserError(f"{path}: cannot read {path.suffix} weights ({type(e).__name__}: {e}); "
-                    f"re-export the state dict, {_CONVERT_HINT}") from None
-
-
 def load_params(path: str | os.PathLike) -> dict:
   """InceptionV3 variables from a torchvision-layout state dict in a .npz or .safetensors file.
 
@@ -405,4 +394,5 @@ def load_params(path: str | os.PathLike) -> dict:
   if path.suffix not in (".npz", ".safetensors"):
     raise UserError(f"Inception weights file {str(path)!r}: unknown format {path.suffix!r}; "
                     f"expected .npz or .safetensors (torchvision state dict), {_CONVERT_HINT}")
-  return from_state_dict(_read_state_dict(path), source=str(path))
+  return from_state_dict(state_dicts.read(path, f"re-export the state dict, {_CONVERT_HINT}"),
+                         source=str(path))

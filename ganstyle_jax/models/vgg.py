@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganstyle_jax.errors import UserError
+from ganstyle_jax.models import state_dicts
 
 Array = jax.Array
 
@@ -179,22 +180,10 @@ def load_keras_h5(path: str | os.PathLike) -> dict:
                     std=[1.0 / 255.0] * 3, source=str(path))
 
 
-def _torch_state_dict(path: pathlib.Path) -> Mapping[str, np.ndarray]:
-  try:
-    if path.suffix == ".safetensors":
-      from safetensors.numpy import load_file
-      return load_file(str(path))
-    with np.load(path, allow_pickle=False) as z:
-      return {k: z[k] for k in z.files}
-  except Exception as e:  # the file formats raise a variety of errors on corrupt input
-    raise UserError(f"{path}: cannot read {path.suffix} weights ({type(e).__name__}: {e}); "
-                    "re-export the state dict") from None
-
-
 def load_torch(path: str | os.PathLike) -> dict:
   """Reads torchvision vgg19 state-dict weights (features.N.weight OIHW, features.N.bias)."""
   path = pathlib.Path(path)
-  sd = _torch_state_dict(path)
+  sd = state_dicts.read(path)
   # Accept 'features.0.weight' with or without a prefix such as 'vgg.' or 'module.'.
   def find(suffix: str):
     keys = [k for k in sd if k == suffix or k.endswith("." + suffix)]
