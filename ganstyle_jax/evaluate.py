@@ -162,8 +162,7 @@ def evaluate_run(workdir: str, *, step: int | None = None, num_images: int | Non
       "inception_weights": inception_weights,
       "inception_variant": inception_variant if inception_weights else None,
       "metrics": values,
-      "definitions": {k: v for k, v in METRICS.items()
-                      if any(m.startswith(k) for m in values)},
+      "definitions": {k: v for k, v in METRICS.items() if k in values},
   }
 
 

@@ -158,7 +158,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   # Evaluation and samples run on process 0 alone, on its first local replica of the state.
   eval_batch = input_pipeline.load_eval_batch(config, config.num_eval_images) if is_main else None
   eval_inputs = jax.device_put(eval_batch)   # fixed: transferred once, not at every evaluation
-  local_vgg = checkpointing.host_copy(vgg_variables) if jax.process_count() > 1 else vgg_variables
+  local_vgg = host_vgg if jax.process_count() > 1 else vgg_variables   # same values, local
   eval_fn = jax.jit(functools.partial(steps.eval_step, setup))
   evaluator = evaluate_lib.Evaluator(host_vgg, seed=config.seed) if host_vgg is not None else None
   meta = {"model": setup.name, "config": json.loads(config.to_json_best_effort())}
