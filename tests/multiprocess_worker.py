@@ -63,6 +63,10 @@ def main(argv):
   config.data.data_dir = data_dir
   config.checkpoint_every_steps = 2
   config.eval_every_steps = config.sample_every_steps = int(steps)
+  if sigterm_batch:
+    # Read batches in the main thread, where Python runs the SIGTERM handler at once; from the
+    # prefetch thread the signal could land several steps later, past a busy machine's timing.
+    config.data.prefetch_batches = 0
   train.train_and_evaluate(config, workdir)
   print(f"process {jax.process_index()} of {jax.process_count()}: done", flush=True)
 

@@ -93,7 +93,7 @@ def test_two_processes_match_one_and_resume_in_one(single, tmp_path, parallelism
 
 def test_sigterm_to_one_process_stops_all_at_one_step(tmp_path):
   outs = run_workers(tmp_path, "jit", 20, 2, extra=["3"])
-  # Process 1 is signalled while its prefetch thread reads batch 3; all processes agree at the
+  # Process 1 is signalled while it reads batch 3; all processes agree at the
   # next log step (every 2), save there together and exit 0.
   for out in outs:
     assert "Preempted: checkpoint saved at step" in out
