@@ -1,4 +1,5 @@
 """Networks: reference parameter counts, shapes, ranges, AdaIN statistics, the sub-pixel UpConv."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,3 +146,58 @@ def test_reflect_conv_equals_valid_conv_on_reflect_padded_input(features, ksize)
   got = jax.grad(loss(conv.apply), argnums=(0, 1))(params, x)
   want = jax.grad(loss(reference), argnums=(0, 1))(params, x)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
+
+
+@pytest.mark.parametrize("path", ["xla", "by_image", "few_outputs"])
+@pytest.mark.parametrize("shape", [
+    # (images, size, in, out, kernel, stride, padding)
+    (3, 13, 5, 17, 3, 1, "SAME"),
+    (2, 16, 4, 20, 4, 2, ((1, 1), (1, 1))),      # PatchGAN's stride-2 4x4
+    (2, 15, 4, 16, 4, 2, ((1, 1), (1, 1))),      # odd size: the dilated dy window crops
+    (2, 12, 5, 3, 7, 1, ((3, 3), (3, 3))),       # an RGB output layer
+    (2, 8, 3, 12, 2, 1, ((0, 1), (0, 1))),       # UpConv's sub-pixel 2x2
+])
+def test_conv2d_gradients_equal_xla_convolution(path, shape, monkeypatch):
+  """conv2d's CPU kernel gradients (each path forced on) equal lax.conv_general_dilated's."""
+  n, size, i, o, k, s, pad = shape
+  few = {"few_outputs": 1 << 30, "by_image": 0, "xla": 0}[path]
+  monkeypatch.setattr(layers, "FEW_OUTPUTS", few)
+  monkeypatch.setattr(layers, "BY_IMAGE_BYTES", 0 if path == "by_image" else 1 << 62)
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(n, size, size, i)).astype(np.float32)
+  w = rng.normal(size=(k, k, i, o)).astype(np.float32)
+  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), pad,
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ours = lambda x, w: layers.conv2d(x, w, (s, s), pad)
+  loss = lambda f: (lambda x, w: jnp.sum(jnp.sin(f(x, w))))
+  np.testing.assert_allclose(ours(x, w), ref(x, w), rtol=1e-5, atol=1e-4)
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
+  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * float(np.abs(b).max()))
+
+
+def test_conv2d_second_order_gradient_for_r1(monkeypatch):
+  """The gradient of an input-gradient penalty (R1) through conv2d equals XLA's."""
+  monkeypatch.setattr(layers, "BY_IMAGE_BYTES", 0)
+  x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype(np.float32)
+  w = np.random.default_rng(2).normal(size=(4, 4, 3, 16)).astype(np.float32)
+
+  def penalty(conv):
+    return lambda w: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2)
+
+  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ours = lambda x, w: layers.conv2d(x, w, (2, 2), ((1, 1), (1, 1)))
+  np.testing.assert_allclose(jax.grad(penalty(ours))(w), jax.grad(penalty(ref))(w), rtol=1e-4,
+                             atol=1e-4)
+
+
+def test_conv_module_has_linen_conv_params():
+  """layers.Conv keeps flax.linen.Conv's variables, so checkpoints and weight files still load."""
+  x = jnp.zeros((1, 8, 8, 3))
+  ours = layers.Conv(5, (3, 3)).init(jax.random.key(0), x)
+  linen = nn.Conv(5, (3, 3)).init(jax.random.key(0), x)
+  assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, linen)
+  np.testing.assert_allclose(layers.Conv(5, (3, 3)).apply(linen, x + 1.0),
+                             nn.Conv(5, (3, 3)).apply(linen, x + 1.0), atol=1e-6)

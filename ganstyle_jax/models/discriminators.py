@@ -38,7 +38,7 @@ class PatchGAN(nn.Module):
               dtype=self.dtype, name=name)
     if self.spectral_norm:
       return L.SpectralNormConv(features, **kw)
-    return nn.Conv(features, **kw)
+    return L.Conv(features, **kw)
 
   def _norm(self, x: Array) -> Array:
     if self.norm == "instance":

@@ -151,7 +151,7 @@ class ResNetGenerator(nn.Module):
     d = self.dtype
     h = nn.relu(L.instance_norm(L.ReflectConv(self.ngf, 7, dtype=d)(x.astype(d))))
     for mult in (2, 4):
-      h = nn.Conv(self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d)(h)
+      h = L.Conv(self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d)(h)
       h = nn.relu(L.instance_norm(h))
     for _ in range(self.n_blocks):
       h = ResnetBlock(self.ngf * 4, dtype=d)(h)

@@ -1,6 +1,15 @@
-"""Building blocks shared by the networks: padded convolutions, instance norm, AdaIN, upsampling.
+"""Building blocks shared by the networks: convolutions, instance norm, AdaIN, upsampling.
 
-Two choices here are made for XLA's sake (see shared/PERF_NOTES.md, measured on CPU):
+Three choices here are made for XLA's sake (measured on CPU; see experiments/benchmarks):
+- Every convolution of the trained networks goes through `conv2d`/`Conv`, whose kernel
+  gradient on the CPU avoids two slow cases of XLA's own (other platforms keep XLA's):
+  - batches whose input outgrows the caches: the gradient is computed image by image, as a
+    correlation with the batch and channel axes swapped (`_kernel_grad_by_image`). 3x3
+    256->256 at 64x64, batch 8: 283-314 ms against XLA's 625-1180 ms; 128->128 at 128x128:
+    354-425 ms against 1837-2162 ms;
+  - layers with few output channels (an RGB output layer): a single matmul of the input with
+    the shifted copies of dy (`_kernel_grad_few_outputs`). 7x7 64->3 at 256x256: 101 ms
+    against 449 ms per image.
 - Reflection padding is done as `pad(reflect) -> conv(padding='SAME') -> crop`, which computes
   exactly what `pad(reflect) -> conv(padding='VALID')` computes, at a fraction of the cost.
 - The stride-2 transposed convolution (PyTorch's ConvTranspose2d(k=3, s=2, p=1,
@@ -10,7 +19,8 @@ Two choices here are made for XLA's sake (see shared/PERF_NOTES.md, measured on 
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -18,6 +28,9 @@ import jax.numpy as jnp
 
 Array = jax.Array
 Dtype = Any
+Padding = tuple[tuple[int, int], tuple[int, int]]
+
+_DN = ("NHWC", "HWIO", "NHWC")
 
 
 def reflect_pad(x: Array, pad: int) -> Array:
@@ -27,58 +40,133 @@ def reflect_pad(x: Array, pad: int) -> Array:
   return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
-def _conv_same_crop(xp: Array, kernel: Array) -> Array:
-  """'VALID' convolution of a pre-padded input, computed as SAME conv + crop (faster on XLA)."""
-  p = kernel.shape[0] // 2
-  y = jax.lax.conv_general_dilated(xp, kernel, (1, 1), "SAME",
-                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  return y[:, p:y.shape[1] - p, p:y.shape[2] - p, :] if p else y
+def _conv(x: Array, kernel: Array, strides: tuple[int, int], padding: Padding) -> Array:
+  return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_DN)
 
 
-@jax.custom_vjp
-def valid_conv_few_outputs(xp: Array, kernel: Array) -> Array:
-  """'VALID' stride-1 conv for layers with few output channels (e.g. an RGB output layer).
+def _kernel_grad_by_image(x: Array, dy: Array, kernel_shape: Sequence[int],
+                          strides: tuple[int, int], padding: Padding) -> Array:
+  """d loss / d kernel of `_conv(x, kernel, strides, padding)` given dy, one image at a time.
 
-  Same function as `_conv_same_crop`; only the kernel gradient differs in how it is computed:
-  as a correlation with batch and channel axes swapped (input channels as the batch, images as
-  features), which XLA's CPU backend runs about 3x faster than its own weight gradient when
-  the layer has 3 output channels (233 -> 76 ms for a 7x7 64->3 conv at 128 px, batch 2).
+  For each image, the kernel gradient is itself a convolution: the input with its channels
+  as the batch ([I, H, W, 1]) correlated with dy as the kernel ([h, w, 1, O], dilated by the
+  stride), giving [I, kh, kw, O]. The images are summed in a loop.
   """
-  return _conv_same_crop(xp, kernel)
+  kh, kw = kernel_shape[:2]
+  pads = []
+  for size, k, s, (lo, _), out in zip(x.shape[1:3], (kh, kw), strides, padding, dy.shape[1:3]):
+    # Pad high just enough that the dilated dy window fits exactly k times (may crop).
+    pads.append((lo, k + s * (out - 1) - size - lo))
+
+  def one(acc, xy):
+    xi, dyi = xy
+    g = jax.lax.conv_general_dilated(xi[None].transpose(3, 1, 2, 0), dyi[None].transpose(1, 2, 0, 3),
+                                     (1, 1), pads, rhs_dilation=strides, dimension_numbers=_DN)
+    return acc + g.astype(jnp.float32), None
+
+  acc = jnp.zeros((x.shape[-1], kh, kw, dy.shape[-1]), jnp.float32)
+  acc, _ = jax.lax.scan(one, acc, (x, dy))
+  return acc.transpose(1, 2, 0, 3)
 
 
-def _few_outputs_fwd(xp, kernel):
-  return _conv_same_crop(xp, kernel), (xp, kernel)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_cpu_kernel_grad(x, kernel, strides, padding):
+  return _conv(x, kernel, strides, padding)
 
 
-def _few_outputs_bwd(res, dy):
-  xp, kernel = res
-  dx = jax.vjp(lambda x: _conv_same_crop(x, kernel), xp)[1](dy)[0]
-  dk = jax.lax.conv_general_dilated(
-      xp.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1), "VALID",
-      dimension_numbers=("NHWC", "HWIO", "NHWC")).transpose(1, 2, 0, 3)
+def _conv_fwd(x, kernel, strides, padding):
+  return _conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _kernel_grad_few_outputs(x: Array, dy: Array, kernel_shape: Sequence[int],
+                             padding: Padding) -> Array:
+  """d loss / d kernel of a stride-1 `_conv` with few output channels, as one matmul.
+
+  dW[i, j, :, o] = sum_{n, y, x} xp[n, y, x, :] * dy[n, y - i, x - j, o] over the padded input
+  xp: dy's k*k shifted copies ([N, Hp, Wp, k*k*O], small because O is) times xp.
+  """
+  kh, kw = kernel_shape[:2]
+  xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+  hp, wp = xp.shape[1:3]
+  h, w, o = dy.shape[1:]
+  dp = jnp.pad(dy, ((0, 0), (kh - 1, hp - h), (kw - 1, wp - w), (0, 0)))
+  shifted = jnp.concatenate([dp[:, kh - 1 - i:kh - 1 - i + hp, kw - 1 - j:kw - 1 - j + wp]
+                             for i in range(kh) for j in range(kw)], axis=-1)
+  g = jnp.einsum("nyxq,nyxc->qc", shifted, xp, preferred_element_type=jnp.float32)
+  return g.reshape(kh, kw, o, x.shape[-1]).transpose(0, 1, 3, 2)
+
+
+# Measured thresholds of the CPU kernel gradients: layers with fewer output channels use
+# `_kernel_grad_few_outputs` (stride 1); others with more than one image and a batch input
+# over BY_IMAGE_BYTES use `_kernel_grad_by_image`.
+FEW_OUTPUTS = 16
+BY_IMAGE_BYTES = 4 * 2 ** 20
+
+
+def _conv_bwd(strides, padding, res, dy):
+  x, kernel = res
+  dx = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)[0]
+  xla_grad = lambda x, dy: jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)[1](dy)[0]
+  cpu_grad = None
+  if kernel.shape[-1] < FEW_OUTPUTS:
+    if strides == (1, 1):
+      cpu_grad = lambda x, dy: _kernel_grad_few_outputs(x, dy, kernel.shape, padding)
+  elif x.shape[0] > 1 and x.size * x.dtype.itemsize > BY_IMAGE_BYTES:
+    cpu_grad = lambda x, dy: _kernel_grad_by_image(x, dy, kernel.shape, strides, padding)
+  if cpu_grad is None:
+    dk = xla_grad(x, dy)
+  else:
+    dk = jax.lax.platform_dependent(x, dy, cpu=cpu_grad, default=xla_grad)
   return dx, dk.astype(kernel.dtype)
 
 
-valid_conv_few_outputs.defvjp(_few_outputs_fwd, _few_outputs_bwd)
-
-# Output channels up to which `valid_conv_few_outputs` beats XLA's own weight gradient.
-FEW_OUTPUTS = 8
+_conv_cpu_kernel_grad.defvjp(_conv_fwd, _conv_bwd)
 
 
-class _PaddedConv(nn.Module):
-  """Params {'kernel' [k, k, I, O], 'bias' [O]} as nn.Conv; 'VALID' conv of a padded input."""
+def conv2d(x: Array, kernel: Array, strides: Sequence[int] = (1, 1),
+           padding: str | Sequence[tuple[int, int]] = "SAME") -> Array:
+  """2-D convolution, NHWC input and HWIO kernel: `lax.conv_general_dilated` with a kernel
+  gradient that is fast on the CPU (see the module docstring).
+
+  Args:
+    x: [N, H, W, I].
+    kernel: [kh, kw, I, O].
+    strides: (sh, sw).
+    padding: 'SAME', 'VALID' or ((top, bottom), (left, right)).
+  """
+  strides = tuple(int(s) for s in strides)
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, padding)
+  padding = tuple((int(lo), int(hi)) for lo, hi in padding)
+  return _conv_cpu_kernel_grad(x, kernel, strides, padding)
+
+
+class Conv(nn.Module):
+  """`flax.linen.Conv` for NHWC images (same params {'kernel' [kh, kw, I, O], 'bias' [O]} and
+  initialisers), computed with `conv2d`.
+
+  Attributes:
+    features: output channels.
+    kernel_size: (kh, kw).
+    strides: (sh, sw).
+    padding: 'SAME', 'VALID' or ((top, bottom), (left, right)).
+    use_bias: whether to add a bias.
+    dtype: computation dtype (params stay float32).
+    kernel_init: kernel initialiser.
+  """
   features: int
-  kernel_size: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int] = (1, 1)
+  padding: Any = "SAME"
   use_bias: bool = True
   dtype: Dtype = jnp.float32
+  kernel_init: Any = nn.initializers.lecun_normal()
 
   @nn.compact
-  def __call__(self, xp: Array) -> Array:
-    k = self.kernel_size
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (k, k, xp.shape[-1], self.features), jnp.float32)
-    y = valid_conv_few_outputs(xp.astype(self.dtype), kernel.astype(self.dtype))
+  def __call__(self, x: Array) -> Array:
+    kernel = self.param("kernel", self.kernel_init,
+                        (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
+    y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
           self.dtype)
@@ -102,11 +190,8 @@ class ReflectConv(nn.Module):
   @nn.compact
   def __call__(self, x: Array) -> Array:
     p = self.kernel_size // 2
-    if self.features <= FEW_OUTPUTS:
-      return _PaddedConv(self.features, self.kernel_size, self.use_bias, self.dtype,
-                         name="conv")(reflect_pad(x, p))
-    y = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME",
-                use_bias=self.use_bias, dtype=self.dtype, name="conv")(reflect_pad(x, p))
+    y = Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME",
+             use_bias=self.use_bias, dtype=self.dtype, name="conv")(reflect_pad(x, p))
     return y[:, p:y.shape[1] - p, p:y.shape[2] - p, :] if p else y
 
 
@@ -205,9 +290,7 @@ class UpConv(nn.Module):
     kernel = self.param("kernel", nn.initializers.lecun_normal(),
                         (3, 3, x.shape[-1], self.features), jnp.float32)
     k2 = subpixel_kernel(kernel).astype(self.dtype)
-    y = jax.lax.conv_general_dilated(
-        x.astype(self.dtype), k2, window_strides=(1, 1), padding=((0, 1), (0, 1)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = conv2d(x.astype(self.dtype), k2, padding=((0, 1), (0, 1)))
     if self.use_bias:
       bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
       y = y + jnp.tile(bias, 4).astype(self.dtype)
@@ -242,9 +325,8 @@ class SpectralNormConv(nn.Module):
       v = v / (jnp.linalg.norm(v) + 1e-12)
     u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
     sigma = u @ w @ v
-    y = jax.lax.conv_general_dilated(
-        x.astype(self.dtype), (kernel / sigma).astype(self.dtype), self.strides, self.padding,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = conv2d(x.astype(self.dtype), (kernel / sigma).astype(self.dtype), self.strides,
+               self.padding)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
           self.dtype)

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganstyle_jax.errors import UserError
+from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import state_dicts
 
 Array = jax.Array
@@ -103,7 +104,7 @@ class VGG19(nn.Module):
     for name in LAYER_ORDER[:last + 1]:
       kind = name[:4]
       if kind == "conv":
-        h = nn.Conv(CONV_CHANNELS[name], (3, 3), padding="SAME", dtype=self.dtype,
+        h = L.Conv(CONV_CHANNELS[name], (3, 3), padding="SAME", dtype=self.dtype,
                     kernel_init=nn.initializers.he_normal(), name=name)(h)
       elif kind == "relu":
         h = nn.relu(h)
