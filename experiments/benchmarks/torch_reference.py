@@ -1,4 +1,4 @@
-"""The PyTorch bar of shared/PERF_NOTES.md, re-measured on the machine our benchmarks run on.
+r"""The PyTorch bar of shared/PERF_NOTES.md, re-measured on the machine our benchmarks run on.
 
 PERF_NOTES warns that absolute times drift between runs on shared machines and asks for ratios
 measured in one run. This script times the same workloads in PyTorch (CPU), so that
@@ -15,7 +15,8 @@ PatchGAN with LSGAN unless --no_adv. FLOPs are counted by torch's FlopCounterMod
 PyTorch is not a dependency of ganstyle_jax; install it in its own environment:
 
   python3 -m venv /tmp/torch-venv && /tmp/torch-venv/bin/pip install torch==2.13.0 numpy
-  /tmp/torch-venv/bin/python experiments/benchmarks/torch_reference.py train --model=cyclegan --image_size=128 --global_batch_size=1
+  /tmp/torch-venv/bin/python experiments/benchmarks/torch_reference.py train \
+      --model=cyclegan --image_size=128 --global_batch_size=1
 
 Prints one JSON line per run, with the same field names as `python -m ganstyle_jax.benchmark`.
 """

@@ -19,6 +19,7 @@ Three choices here are made for XLA's sake (measured on CPU; see experiments/ben
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any, Sequence
 
@@ -60,22 +61,15 @@ def _kernel_grad_by_image(x: Array, dy: Array, kernel_shape: Sequence[int],
 
   def one(acc, xy):
     xi, dyi = xy
-    g = jax.lax.conv_general_dilated(xi[None].transpose(3, 1, 2, 0), dyi[None].transpose(1, 2, 0, 3),
-                                     (1, 1), pads, rhs_dilation=strides, dimension_numbers=_DN)
+    lhs = xi[None].transpose(3, 1, 2, 0)       # [I, H, W, 1]
+    rhs = dyi[None].transpose(1, 2, 0, 3)      # [h, w, 1, O]
+    g = jax.lax.conv_general_dilated(lhs, rhs, (1, 1), pads, rhs_dilation=strides,
+                                     dimension_numbers=_DN)
     return acc + g.astype(jnp.float32), None
 
   acc = jnp.zeros((x.shape[-1], kh, kw, dy.shape[-1]), jnp.float32)
   acc, _ = jax.lax.scan(one, acc, (x, dy))
   return acc.transpose(1, 2, 0, 3)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_cpu_kernel_grad(x, kernel, strides, padding):
-  return _conv(x, kernel, strides, padding)
-
-
-def _conv_fwd(x, kernel, strides, padding):
-  return _conv(x, kernel, strides, padding), (x, kernel)
 
 
 def _kernel_grad_few_outputs(x: Array, dy: Array, kernel_shape: Sequence[int],
@@ -103,16 +97,54 @@ FEW_OUTPUTS = 16
 BY_IMAGE_BYTES = 4 * 2 ** 20
 
 
-def _conv_bwd(strides, padding, res, dy):
+@contextlib.contextmanager
+def xla_kernel_gradients():
+  """Within this context, conv2d traces XLA's own kernel gradient everywhere.
+
+  For XLA's cost analysis, which counts the body of the image loop of `_kernel_grad_by_image`
+  once: FLOP counts of a step traced here are the full ones.
+  """
+  global FEW_OUTPUTS, BY_IMAGE_BYTES
+  saved = FEW_OUTPUTS, BY_IMAGE_BYTES
+  FEW_OUTPUTS, BY_IMAGE_BYTES = 0, float("inf")
+  try:
+    yield
+  finally:
+    FEW_OUTPUTS, BY_IMAGE_BYTES = saved
+
+
+def _kernel_grad_path(x: Array, kernel: Array, strides: tuple[int, int]) -> str:
+  """Which kernel gradient conv2d uses on the CPU: 'xla', 'by_image' or 'few_outputs'."""
+  if kernel.shape[-1] < FEW_OUTPUTS:
+    return "few_outputs" if strides == (1, 1) else "xla"
+  if x.shape[0] > 1 and x.size * x.dtype.itemsize > BY_IMAGE_BYTES:
+    return "by_image"
+  return "xla"
+
+
+# The path is a static argument, so traces with different paths are never shared by JAX's
+# tracing caches.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_cpu_kernel_grad(x, kernel, strides, padding, path):
+  del path
+  return _conv(x, kernel, strides, padding)
+
+
+def _conv_fwd(x, kernel, strides, padding, path):
+  del path
+  return _conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_bwd(strides, padding, path, res, dy):
   x, kernel = res
   dx = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)[0]
   xla_grad = lambda x, dy: jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)[1](dy)[0]
-  cpu_grad = None
-  if kernel.shape[-1] < FEW_OUTPUTS:
-    if strides == (1, 1):
-      cpu_grad = lambda x, dy: _kernel_grad_few_outputs(x, dy, kernel.shape, padding)
-  elif x.shape[0] > 1 and x.size * x.dtype.itemsize > BY_IMAGE_BYTES:
+  if path == "few_outputs":
+    cpu_grad = lambda x, dy: _kernel_grad_few_outputs(x, dy, kernel.shape, padding)
+  elif path == "by_image":
     cpu_grad = lambda x, dy: _kernel_grad_by_image(x, dy, kernel.shape, strides, padding)
+  else:
+    cpu_grad = None
   if cpu_grad is None:
     dk = xla_grad(x, dy)
   else:
@@ -138,7 +170,8 @@ def conv2d(x: Array, kernel: Array, strides: Sequence[int] = (1, 1),
   if isinstance(padding, str):
     padding = jax.lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, padding)
   padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-  return _conv_cpu_kernel_grad(x, kernel, strides, padding)
+  return _conv_cpu_kernel_grad(x, kernel, strides, padding,
+                               _kernel_grad_path(x, kernel, strides))
 
 
 class Conv(nn.Module):
