@@ -201,3 +201,17 @@ def test_conv_module_has_linen_conv_params():
   assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, linen)
   np.testing.assert_allclose(layers.Conv(5, (3, 3)).apply(linen, x + 1.0),
                              nn.Conv(5, (3, 3)).apply(linen, x + 1.0), atol=1e-6)
+
+
+@pytest.mark.parametrize("out_channels,by_image_bytes", [(3, 1 << 62), (16, 0), (16, 1 << 62)])
+def test_conv2d_bfloat16_gradients(out_channels, by_image_bytes, monkeypatch):
+  """In bf16 compute every kernel-gradient path returns bf16, close to the float32 gradient."""
+  monkeypatch.setattr(layers, "BY_IMAGE_BYTES", by_image_bytes)
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(2, 10, 10, 4)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, 4, out_channels)) * 0.2, jnp.float32)
+  loss = lambda x, w: jnp.sum(jnp.sin(layers.conv2d(x, w).astype(jnp.float32)))
+  g16 = jax.jit(jax.grad(loss, argnums=1))(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16))
+  g32 = jax.jit(jax.grad(loss, argnums=1))(x, w)
+  assert g16.dtype == jnp.bfloat16
+  np.testing.assert_allclose(g16.astype(jnp.float32), g32, atol=0.05 * float(jnp.abs(g32).max()))

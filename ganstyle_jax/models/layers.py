@@ -146,10 +146,11 @@ def _conv_bwd(strides, padding, path, res, dy):
   else:
     cpu_grad = None
   if cpu_grad is None:
-    dk = xla_grad(x, dy)
-  else:
-    dk = jax.lax.platform_dependent(x, dy, cpu=cpu_grad, default=xla_grad)
-  return dx, dk.astype(kernel.dtype)
+    return dx, xla_grad(x, dy).astype(kernel.dtype)
+  dk = jax.lax.platform_dependent(      # both branches in the kernel's dtype (bf16 compute)
+      x, dy, cpu=lambda x, dy: cpu_grad(x, dy).astype(kernel.dtype),
+      default=lambda x, dy: xla_grad(x, dy).astype(kernel.dtype))
+  return dx, dk
 
 
 _conv_cpu_kernel_grad.defvjp(_conv_fwd, _conv_bwd)
