@@ -105,7 +105,7 @@ class VGG19(nn.Module):
       kind = name[:4]
       if kind == "conv":
         h = L.Conv(CONV_CHANNELS[name], (3, 3), padding="SAME", dtype=self.dtype,
-                    kernel_init=nn.initializers.he_normal(), name=name)(h)
+                   kernel_init=nn.initializers.he_normal(), name=name)(h)
       elif kind == "relu":
         h = nn.relu(h)
       else:
