@@ -97,18 +97,26 @@ def timed(fn, n_warmup: int, n_timed: int) -> tuple[float, list[float]]:
   return first, ts
 
 
-def bench_train() -> dict:
-  config = bench_config()
+def train_problem(config) -> tuple:
+  """(step body, host state, host batch of random images, VGG variables or None) for config."""
   setup = build.build_setup(config)
   body = functools.partial(steps.train_step_fn(setup), setup=setup)
-  step = parallel.make_step(body, config.parallelism)
-  state = step.place_replicated(build.init_state(setup, jax.random.key(0), FLAGS.image_size))
-  vgg = step.place_replicated(vgg_lib.load_params("random") if FLAGS.model == "adain_gan" else None)
-  key = step.place_replicated(jax.random.key(1))
-  keys = ("content", "style", "real") if FLAGS.model == "adain_gan" else ("A", "B")
+  size, n = config.data.image_size, config.data.global_batch_size
+  state = build.init_state(setup, jax.random.key(0), size)
+  adain = config.model.name == "adain_gan"
+  vgg = vgg_lib.load_params("random") if adain else None
   rng = np.random.default_rng(0)
-  host = {k: rng.uniform(-1, 1, (FLAGS.global_batch_size, FLAGS.image_size, FLAGS.image_size,
-                                 3)).astype(np.float32) for k in keys}
+  host = {k: rng.uniform(-1, 1, (n, size, size, 3)).astype(np.float32)
+          for k in (("content", "style", "real") if adain else ("A", "B"))}
+  return body, state, host, vgg
+
+
+def bench_train() -> dict:
+  config = bench_config()
+  body, state, host, vgg = train_problem(config)
+  step = parallel.make_step(body, config.parallelism)
+  state, vgg = step.place_replicated(state), step.place_replicated(vgg)
+  key = step.place_replicated(jax.random.key(1))
   batch = step.prepare_batch(host)
   # FLOPs of one step from XLA's cost analysis (the jit form of the same body, traced with
   # XLA's own kernel gradients: the analysis counts a loop body once).

@@ -14,10 +14,9 @@ import time
 import jax
 import numpy as np
 
-from ganstyle_jax import build, steps
+from ganstyle_jax import benchmark
 from ganstyle_jax.config_base import base_config
 from ganstyle_jax.models import layers
-from ganstyle_jax.models import vgg as vgg_lib
 
 
 def main():
@@ -30,14 +29,7 @@ def main():
   c = base_config(a.model)
   c.data.image_size, c.data.global_batch_size = a.image_size, a.global_batch_size
   c.model.vgg.weights = "random"
-  setup = build.build_setup(c)
-  body = functools.partial(steps.train_step_fn(setup), setup=setup)
-  vgg = vgg_lib.load_params("random") if a.model == "adain_gan" else None
-  keys = ("content", "style", "real") if a.model == "adain_gan" else ("A", "B")
-  rng = np.random.default_rng(0)
-  shape = (a.global_batch_size, a.image_size, a.image_size, 3)
-  batch = {k: rng.uniform(-1, 1, shape).astype(np.float32) for k in keys}
-  state = build.init_state(setup, jax.random.key(0), a.image_size)
+  body, state, batch, vgg = benchmark.train_problem(c)
   key = jax.random.key(1)
   compiled = {}
   for name, ctx in (("xla", layers.xla_kernel_gradients), ("conv2d", contextlib.nullcontext)):

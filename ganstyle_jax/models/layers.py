@@ -139,14 +139,12 @@ def _conv_bwd(strides, padding, path, res, dy):
   x, kernel = res
   dx = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)[0]
   xla_grad = lambda x, dy: jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)[1](dy)[0]
+  if path == "xla":
+    return dx, xla_grad(x, dy).astype(kernel.dtype)
   if path == "few_outputs":
     cpu_grad = lambda x, dy: _kernel_grad_few_outputs(x, dy, kernel.shape, padding)
-  elif path == "by_image":
-    cpu_grad = lambda x, dy: _kernel_grad_by_image(x, dy, kernel.shape, strides, padding)
   else:
-    cpu_grad = None
-  if cpu_grad is None:
-    return dx, xla_grad(x, dy).astype(kernel.dtype)
+    cpu_grad = lambda x, dy: _kernel_grad_by_image(x, dy, kernel.shape, strides, padding)
   dk = jax.lax.platform_dependent(      # both branches in the kernel's dtype (bf16 compute)
       x, dy, cpu=lambda x, dy: cpu_grad(x, dy).astype(kernel.dtype),
       default=lambda x, dy: xla_grad(x, dy).astype(kernel.dtype))
