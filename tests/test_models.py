@@ -156,6 +156,8 @@ def test_reflect_conv_equals_valid_conv_on_reflect_padded_input(features, ksize)
     (2, 15, 4, 16, 4, 2, ((1, 1), (1, 1))),      # odd size: the dilated dy window crops
     (2, 12, 5, 3, 7, 1, ((3, 3), (3, 3))),       # an RGB output layer
     (2, 8, 3, 12, 2, 1, ((0, 1), (0, 1))),       # UpConv's sub-pixel 2x2
+    (2, 12, 5, 16, 3, 1, "VALID"),
+    (2, 13, 4, 16, 3, 2, "VALID"),
 ])
 def test_conv2d_gradients_equal_xla_convolution(path, shape, monkeypatch):
   """conv2d's CPU kernel gradients (each path forced on) equal lax.conv_general_dilated's."""
@@ -191,6 +193,32 @@ def test_conv2d_second_order_gradient_for_r1(monkeypatch):
   ours = lambda x, w: layers.conv2d(x, w, (2, 2), ((1, 1), (1, 1)))
   np.testing.assert_allclose(jax.grad(penalty(ours))(w), jax.grad(penalty(ref))(w), rtol=1e-4,
                              atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_instance_norm_gradients_equal_autodiff_of_the_formula(dtype):
+  """instance_norm's closed-form VJP equals autodiff of the textbook formula, to second order."""
+  rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.normal(size=(2, 5, 7, 3)) * 2 + 1, dtype)
+  w, v = (jnp.asarray(rng.normal(size=x.shape), jnp.float32) for _ in range(2))
+
+  def textbook(x, eps=1e-5):
+    x32 = x.astype(jnp.float32)
+    mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
+    return ((x32 - mean) / jnp.sqrt(jnp.var(x32, axis=(1, 2), keepdims=True) + eps)).astype(
+        x.dtype)
+
+  def derivatives(norm):
+    loss = lambda x: jnp.sum(jnp.sin(norm(x).astype(jnp.float32)) * w)
+    penalty = lambda x: jnp.sum(jax.grad(loss)(x).astype(jnp.float32) ** 2 * v)   # R1-like
+    return norm(x), jax.grad(loss)(x), jax.grad(penalty)(x)
+
+  tol = 1e-4 if dtype == jnp.float32 else 5e-2
+  for got, want in zip(derivatives(layers.instance_norm), derivatives(textbook)):
+    assert got.dtype == want.dtype == dtype
+    scale = float(jnp.abs(want.astype(jnp.float32)).max())
+    np.testing.assert_allclose(got.astype(jnp.float32), want.astype(jnp.float32),
+                               atol=tol * scale)
 
 
 def test_conv_module_has_linen_conv_params():
