@@ -221,6 +221,19 @@ def test_instance_norm_gradients_equal_autodiff_of_the_formula(dtype):
                                atol=tol * scale)
 
 
+@pytest.mark.parametrize("shape", [(2, 8, 6, 3), (1, 7, 9, 4)])
+def test_max_pool_2x2_equals_linen_max_pool(shape):
+  """Forward and gradient equal nn.max_pool's 2x2/2 (distinct values: no ties), odd sizes too."""
+  x = jnp.asarray(np.random.default_rng(5).permutation(np.prod(shape)).reshape(shape),
+                  jnp.float32)
+  w = jnp.asarray(np.random.default_rng(6).normal(size=(shape[0], shape[1] // 2,
+                                                         shape[2] // 2, shape[3])), jnp.float32)
+  linen = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))
+  np.testing.assert_array_equal(layers.max_pool_2x2(x), linen(x))
+  grad = lambda pool: jax.grad(lambda x: jnp.sum(pool(x) * w))(x)
+  np.testing.assert_array_equal(grad(layers.max_pool_2x2), grad(linen))
+
+
 def test_conv_module_has_linen_conv_params():
   """layers.Conv keeps flax.linen.Conv's variables, so checkpoints and weight files still load."""
   x = jnp.zeros((1, 8, 8, 3))

@@ -299,6 +299,19 @@ def adain(content: Array, style_mean: Array, style_std: Array, eps: float = 1e-5
   return out.astype(content.dtype)
 
 
+def max_pool_2x2(x: Array) -> Array:
+  """2x2 max pooling, stride 2, NHWC ('VALID': an odd last row/column is dropped).
+
+  Computed as a max over a [N, H/2, 2, W/2, 2, C] view rather than `nn.max_pool`'s
+  reduce_window, whose gradient (select-and-scatter) XLA runs slowly on the CPU: VGG's first
+  pool at [4, 128, 128, 64], forward and backward, 12 ms against 81 ms. Equal values in a
+  window share the gradient (jnp.max's rule) where select-and-scatter gives it to one.
+  """
+  n, h, w, c = x.shape
+  x = x[:, :h // 2 * 2, :w // 2 * 2]
+  return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
+
+
 def upsample_nearest(x: Array, factor: int = 2) -> Array:
   """Nearest-neighbour upsampling of an NHWC array by an integer factor."""
   return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
