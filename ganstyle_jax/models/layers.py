@@ -1,6 +1,7 @@
-"""Building blocks shared by the networks: convolutions, instance norm, AdaIN, upsampling.
+"""Building blocks shared by the networks: convolutions, instance norm, AdaIN, pooling,
+upsampling.
 
-Three choices here are made for XLA's sake (measured on CPU; see experiments/benchmarks):
+These choices are made for XLA's sake (measured on CPU; see experiments/benchmarks):
 - Every convolution of the trained networks goes through `conv2d`/`Conv`, whose kernel
   gradient on the CPU avoids two slow cases of XLA's own (other platforms keep XLA's):
   - batches whose input outgrows the caches: the gradient is computed image by image, as a
@@ -16,6 +17,9 @@ Three choices here are made for XLA's sake (measured on CPU; see experiments/ben
   output_padding=1)) is computed in sub-pixel form: one 2x2 convolution to 4x the channels,
   whose weights are gathered from the same 3x3 kernel, then depth-to-space. Same function, same
   parameters, and a weight gradient that is a cheap ordinary convolution gradient.
+- `instance_norm` has a closed-form gradient (`jax.custom_vjp`) and `max_pool_2x2` is a max
+  over a 2x2 view: XLA's derivative of the one and its select-and-scatter gradient of the
+  other run several times slower on the CPU.
 """
 from __future__ import annotations
 

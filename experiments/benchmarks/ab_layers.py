@@ -1,0 +1,81 @@
+"""A/B of one train step: the layers as they are vs earlier versions of some of them.
+
+Every variant is compiled in one process and the variants are timed alternately, so the
+machine's drift hits all alike. Prints one JSON line. A variant is `current` or a '+'-joined
+set of these replacements:
+  xla_kernel_gradients    XLA's own kernel gradients everywhere (not `layers.conv2d`'s CPU ones)
+  autodiff_instance_norm  XLA's derivative of the instance-norm formula (not the closed form)
+  reduce_window_max_pool  `nn.max_pool` (reduce_window; select-and-scatter gradient)
+
+  python experiments/benchmarks/ab_layers.py --model=cyclegan --image_size=128 \
+      --variants=current,xla_kernel_gradients
+"""
+import argparse
+import contextlib
+import functools
+import json
+import time
+from unittest import mock
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganstyle_jax import benchmark
+from ganstyle_jax.config_base import base_config
+from ganstyle_jax.models import layers
+
+
+def autodiff_instance_norm(x, eps=1e-5):
+  x32 = x.astype(jnp.float32)
+  mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
+  var = jnp.var(x32, axis=(1, 2), keepdims=True)
+  return ((x32 - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
+
+
+REPLACEMENTS = {
+    "xla_kernel_gradients": layers.xla_kernel_gradients,
+    "autodiff_instance_norm": lambda: mock.patch.object(layers, "instance_norm",
+                                                        autodiff_instance_norm),
+    "reduce_window_max_pool": lambda: mock.patch.object(
+        layers, "max_pool_2x2", lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))),
+}
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--model", default="cyclegan", choices=["cyclegan", "adain_gan"])
+  p.add_argument("--image_size", type=int, default=128)
+  p.add_argument("--global_batch_size", type=int, default=1)
+  p.add_argument("--variants", default="current,xla_kernel_gradients")
+  p.add_argument("--rounds", type=int, default=5)
+  a = p.parse_args()
+  c = base_config(a.model)
+  c.data.image_size, c.data.global_batch_size = a.image_size, a.global_batch_size
+  c.model.vgg.weights = "random"
+  body, state, batch, vgg = benchmark.train_problem(c)
+  key = jax.random.key(1)
+  compiled = {}
+  for variant in a.variants.split(","):
+    with contextlib.ExitStack() as stack:
+      for name in variant.split("+"):
+        if name != "current":
+          stack.enter_context(REPLACEMENTS[name]())
+      # A new function object per variant: jit's trace cache must not be shared.
+      compiled[variant] = jax.jit(functools.partial(body)).lower(state, batch, vgg, key).compile()
+  times = {k: [] for k in compiled}
+  for r in range(a.rounds + 1):           # round 0 warms up
+    for name, f in compiled.items():
+      t = time.perf_counter()
+      jax.block_until_ready(f(state, batch, vgg, key))
+      if r:
+        times[name].append(time.perf_counter() - t)
+  print(json.dumps({"model": a.model, "image_size": a.image_size,
+                    "global_batch_size": a.global_batch_size,
+                    **{f"step_s_{k}": float(np.median(v)) for k, v in times.items()},
+                    **{f"step_s_all_{k}": v for k, v in times.items()}}))
+
+
+if __name__ == "__main__":
+  main()
