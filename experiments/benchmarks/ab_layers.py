@@ -48,12 +48,15 @@ def main():
   p.add_argument("--model", default="cyclegan", choices=["cyclegan", "adain_gan"])
   p.add_argument("--image_size", type=int, default=128)
   p.add_argument("--global_batch_size", type=int, default=1)
+  p.add_argument("--no_adv", action="store_true", help="adain_gan without D")
   p.add_argument("--variants", default="current,xla_kernel_gradients")
   p.add_argument("--rounds", type=int, default=5)
   a = p.parse_args()
   c = base_config(a.model)
   c.data.image_size, c.data.global_batch_size = a.image_size, a.global_batch_size
   c.model.vgg.weights = "random"
+  if a.no_adv:
+    c.loss.w_adv = 0.0
   body, state, batch, vgg = benchmark.train_problem(c)
   key = jax.random.key(1)
   compiled = {}
@@ -72,7 +75,7 @@ def main():
       if r:
         times[name].append(time.perf_counter() - t)
   print(json.dumps({"model": a.model, "image_size": a.image_size,
-                    "global_batch_size": a.global_batch_size,
+                    "global_batch_size": a.global_batch_size, "adversarial": not a.no_adv,
                     **{f"step_s_{k}": float(np.median(v)) for k, v in times.items()},
                     **{f"step_s_all_{k}": v for k, v in times.items()}}))
 
