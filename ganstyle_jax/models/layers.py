@@ -244,8 +244,9 @@ def _instance_norm(x: Array, eps: float) -> Array:
 
 
 def _instance_norm_fwd(x, eps):
-  mean, inv_std = _instance_stats(x.astype(jnp.float32), eps)
-  return ((x.astype(jnp.float32) - mean) * inv_std).astype(x.dtype), (x, mean, inv_std)
+  x32 = x.astype(jnp.float32)
+  mean, inv_std = _instance_stats(x32, eps)
+  return ((x32 - mean) * inv_std).astype(x.dtype), (x, mean, inv_std)
 
 
 def _instance_norm_bwd(eps, res, dy):
