@@ -231,22 +231,15 @@ class ReflectConv(nn.Module):
     return y[:, p:y.shape[1] - p, p:y.shape[2] - p, :] if p else y
 
 
-def _instance_stats(x32: Array, eps: float) -> tuple[Array, Array]:
-  """Per-image, per-channel mean and 1/std of float32 NHWC features, each [N, 1, 1, C]."""
-  mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
-  var = jnp.mean(jnp.square(x32 - mean), axis=(1, 2), keepdims=True)
-  return mean, jax.lax.rsqrt(var + eps)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _instance_norm(x: Array, eps: float) -> Array:
   return _instance_norm_fwd(x, eps)[0]
 
 
 def _instance_norm_fwd(x, eps):
-  x32 = x.astype(jnp.float32)
-  mean, inv_std = _instance_stats(x32, eps)
-  return ((x32 - mean) * inv_std).astype(x.dtype), (x, mean, inv_std)
+  mean, std = channel_stats(x, eps)
+  inv_std = 1.0 / std
+  return ((x.astype(jnp.float32) - mean) * inv_std).astype(x.dtype), (x, mean, inv_std)
 
 
 def _instance_norm_bwd(eps, res, dy):
