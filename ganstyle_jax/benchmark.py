@@ -119,8 +119,9 @@ def bench_train() -> dict:
   key = step.place_replicated(jax.random.key(1))
   batch = step.prepare_batch(host)
   # FLOPs of one step from XLA's cost analysis (the jit form of the same body, traced with
-  # XLA's own kernel gradients: the analysis counts a loop body once).
-  with layers.xla_kernel_gradients():
+  # XLA's own convolutions: the analysis counts a loop body once, and Winograd's
+  # multiplications rather than the convolution's).
+  with layers.xla_convolutions():
     compiled = jax.jit(functools.partial(body, axis_name=None)).lower(
         state, jax.device_get(batch) if FLAGS.parallelism == "jit" else host, vgg, key).compile()
   cost = compiled.cost_analysis()

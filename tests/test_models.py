@@ -164,6 +164,7 @@ def test_conv2d_gradients_equal_xla_convolution(path, shape, monkeypatch):
   n, size, i, o, k, s, pad = shape
   few = {"few_outputs": 1 << 30, "by_image": 0, "xla": 0}[path]
   monkeypatch.setattr(layers, "FEW_OUTPUTS", few)
+  monkeypatch.setattr(layers, "WINOGRAD_CHANNELS", float("inf"))
   monkeypatch.setattr(layers, "BY_IMAGE_BYTES", 0 if path == "by_image" else 1 << 62)
   rng = np.random.default_rng(0)
   x = rng.normal(size=(n, size, size, i)).astype(np.float32)
@@ -179,20 +180,79 @@ def test_conv2d_gradients_equal_xla_convolution(path, shape, monkeypatch):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * float(np.abs(b).max()))
 
 
-def test_conv2d_second_order_gradient_for_r1(monkeypatch):
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("shape", [
+    # (images, height, width, in, out, padding)
+    (2, 12, 16, 4, 5, "SAME"),
+    (1, 13, 10, 3, 6, "SAME"),                 # not whole tiles: padded and cropped
+    (2, 11, 9, 4, 4, "VALID"),                 # ReflectConv's form
+    (1, 9, 14, 2, 3, ((0, 2), (1, 0))),
+])
+def test_winograd_conv2d_equals_xla_convolution(tile, shape, monkeypatch):
+  """conv2d's Winograd F(2x2, 3x3) and F(4x4, 3x3) paths: forward and both gradients equal
+  lax.conv_general_dilated's, up to Winograd's rounding."""
+  monkeypatch.setattr(layers, "WINOGRAD_CHANNELS", 1)
+  monkeypatch.setattr(layers, "WINOGRAD_TILE4_SIZE", 0 if tile == 4 else 1 << 30)
+  n, h, w_, i, o, pad = shape
+  rng = np.random.default_rng(7)
+  x = rng.normal(size=(n, h, w_, i)).astype(np.float32)
+  w = rng.normal(size=(3, 3, i, o)).astype(np.float32)
+  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1)) == "winograd"
+  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), pad,
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ours = lambda x, w: layers.conv2d(x, w, (1, 1), pad)
+  loss = lambda f: (lambda x, w: jnp.sum(jnp.sin(f(x, w))))
+  want = ref(x, w)
+  np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
+  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+
+
+def test_conv2d_path_choice():
+  """Winograd for 3x3 stride-1 float32 layers with enough channels, XLA's otherwise."""
+  x = jnp.zeros((2, 16, 16, 256))
+  k = jnp.zeros((3, 3, 256, 256))
+  assert layers._cpu_path(x, k, (1, 1)) == "winograd"
+  assert layers._cpu_path(x, k, (2, 2)) == "xla"
+  assert layers._cpu_path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1)) == "xla"
+  assert layers._cpu_path(x, jnp.zeros((4, 4, 256, 256)), (1, 1)) == "xla"
+  assert layers._cpu_path(x, jnp.zeros((3, 3, 256, 3)), (1, 1)) == "few_outputs"
+  with layers.xla_convolutions():
+    assert layers._cpu_path(x, k, (1, 1)) == "xla"
+
+
+def test_winograd_is_cpu_only():
+  """Lowered for the CPU, a 3x3 layer's forward and gradients are Winograd's matmuls; for GPU
+  and TPU they stay XLA's convolutions."""
+  x, k = jnp.zeros((2, 16, 16, 64)), jnp.zeros((3, 3, 64, 64))
+  grads = lambda x, k: jax.grad(lambda x, k: jnp.sum(layers.conv2d(x, k) ** 2), (0, 1))(x, k)
+  for platform, convolutions in [("cpu", 0), ("cuda", 3), ("tpu", 3)]:
+    text = jax.export.export(jax.jit(grads), platforms=[platform])(x, k).mlir_module()
+    assert text.count("stablehlo.convolution") == convolutions, platform
+    assert ("stablehlo.dot_general" in text) == (platform == "cpu"), platform
+
+
+@pytest.mark.parametrize("path", ["by_image", "winograd"])
+def test_conv2d_second_order_gradient_for_r1(path, monkeypatch):
   """The gradient of an input-gradient penalty (R1) through conv2d equals XLA's."""
   monkeypatch.setattr(layers, "BY_IMAGE_BYTES", 0)
+  monkeypatch.setattr(layers, "WINOGRAD_CHANNELS", 1)
+  k, s = (4, 2) if path == "by_image" else (3, 1)
   x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype(np.float32)
-  w = np.random.default_rng(2).normal(size=(4, 4, 3, 16)).astype(np.float32)
+  w = np.random.default_rng(2).normal(size=(k, k, 3, 16)).astype(np.float32)
+  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (s, s)) == path
 
   def penalty(conv):
     return lambda w: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2)
 
-  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
+  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((1, 1), (1, 1)),
                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  ours = lambda x, w: layers.conv2d(x, w, (2, 2), ((1, 1), (1, 1)))
-  np.testing.assert_allclose(jax.grad(penalty(ours))(w), jax.grad(penalty(ref))(w), rtol=1e-4,
-                             atol=1e-4)
+  ours = lambda x, w: layers.conv2d(x, w, (s, s), ((1, 1), (1, 1)))
+  want = jax.grad(penalty(ref))(w)
+  np.testing.assert_allclose(jax.grad(penalty(ours))(w), want, rtol=1e-4,
+                             atol=1e-5 * float(np.abs(want).max()))
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])

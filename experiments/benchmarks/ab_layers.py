@@ -3,12 +3,15 @@
 Every variant is compiled in one process and the variants are timed alternately, so the
 machine's drift hits all alike. Prints one JSON line. A variant is `current` or a '+'-joined
 set of these replacements:
-  xla_kernel_gradients    XLA's own kernel gradients everywhere (not `layers.conv2d`'s CPU ones)
+  no_winograd             XLA's convolution for the 3x3 layers too (`layers.conv2d`'s CPU kernel
+                          gradients kept)
+  xla_convolutions        XLA's own convolutions and gradients everywhere (`layers.conv2d` as
+                          on other platforms)
   autodiff_instance_norm  XLA's derivative of the instance-norm formula (not the closed form)
   reduce_window_max_pool  `nn.max_pool` (reduce_window; select-and-scatter gradient)
 
   python experiments/benchmarks/ab_layers.py --model=cyclegan --image_size=128 \
-      --variants=current,xla_kernel_gradients
+      --variants=current,no_winograd
 """
 import argparse
 import contextlib
@@ -35,7 +38,8 @@ def autodiff_instance_norm(x, eps=1e-5):
 
 
 REPLACEMENTS = {
-    "xla_kernel_gradients": layers.xla_kernel_gradients,
+    "no_winograd": lambda: mock.patch.object(layers, "WINOGRAD_CHANNELS", float("inf")),
+    "xla_convolutions": layers.xla_convolutions,
     "autodiff_instance_norm": lambda: mock.patch.object(layers, "instance_norm",
                                                         autodiff_instance_norm),
     "reduce_window_max_pool": lambda: mock.patch.object(
@@ -49,7 +53,7 @@ def main():
   p.add_argument("--image_size", type=int, default=128)
   p.add_argument("--global_batch_size", type=int, default=1)
   p.add_argument("--no_adv", action="store_true", help="adain_gan without D")
-  p.add_argument("--variants", default="current,xla_kernel_gradients")
+  p.add_argument("--variants", default="current,no_winograd")
   p.add_argument("--rounds", type=int, default=5)
   a = p.parse_args()
   c = base_config(a.model)

@@ -94,31 +94,176 @@ def _kernel_grad_few_outputs(x: Array, dy: Array, kernel_shape: Sequence[int],
   return g.reshape(kh, kw, o, x.shape[-1]).transpose(0, 1, 3, 2)
 
 
-# Measured thresholds of the CPU kernel gradients: layers with fewer output channels use
-# `_kernel_grad_few_outputs` (stride 1); others with more than one image and a batch input
-# over BY_IMAGE_BYTES use `_kernel_grad_by_image`.
+# ----------------------------------------------------------------------------- Winograd
+# Winograd's minimal filtering F(m x m, 3 x 3) (Lavin & Gray 2016): an m x m output tile is
+# A^T [(G k G^T) * (B^T d B)] A for its (m+2) x (m+2) input tile d (tiles overlap by 2). The
+# elementwise products summed over input channels are one batched matmul, [tile position,
+# tiles, I] x [tile position, I, O], with (m+2)^2 / (9 m^2) of the direct convolution's
+# multiplications: F(2x2, 3x3) 0.44, F(4x4, 3x3) 0.25. Rounding in float32, measured against
+# XLA's convolution: largest error about 2e-6 (m=2) and 2e-5 (m=4) of the largest output.
+_WINOGRAD = {
+    2: (((1, 0, -1, 0),                    # B^T
+         (0, 1, 1, 0),
+         (0, -1, 1, 0),
+         (0, 1, 0, -1)),
+        ((1, 0, 0),                        # G
+         (1 / 2, 1 / 2, 1 / 2),
+         (1 / 2, -1 / 2, 1 / 2),
+         (0, 0, 1)),
+        ((1, 1, 1, 0),                     # A^T
+         (0, 1, -1, -1))),
+    4: (((4, 0, -5, 0, 1, 0),
+         (0, -4, -4, 1, 1, 0),
+         (0, 4, -4, -1, 1, 0),
+         (0, -2, -1, 2, 1, 0),
+         (0, 2, -1, -2, 1, 0),
+         (0, 4, 0, -5, 0, 1)),
+        ((1 / 4, 0, 0),
+         (-1 / 6, -1 / 6, -1 / 6),
+         (-1 / 6, 1 / 6, -1 / 6),
+         (1 / 24, 1 / 12, 1 / 6),
+         (1 / 24, -1 / 12, 1 / 6),
+         (0, 0, 1)),
+        ((1, 1, 1, 1, 1, 0),
+         (0, 1, -1, 2, -2, 0),
+         (0, 1, 1, 4, 4, 0),
+         (0, 1, -1, 8, -8, 1))),
+}
+
+
+def _combine(coefficients: Sequence[float], arrays: Sequence[Array]) -> Array:
+  """sum_i c_i * a_i, skipping zero coefficients (the transforms are sparse)."""
+  out = None
+  for c, a in zip(coefficients, arrays):
+    if c:
+      term = a if c == 1 else -a if c == -1 else a * c
+      out = term if out is None else out + term
+  return out
+
+
+def _transpose(matrix):
+  return tuple(zip(*matrix))
+
+
+def _winograd_input(xp: Array, m: int) -> Array:
+  """Tiles of xp [N, mT+2, mS+2, C] (stride m, size m+2), transformed: [(m+2)^2, N*T*S, C]."""
+  bt = _WINOGRAD[m][0]
+  a = len(bt)
+  h, w = xp.shape[1] - 2, xp.shape[2] - 2
+  rows = [xp[:, i:i + h:m] for i in range(a)]
+  r = jnp.stack([_combine(b, rows) for b in bt])                      # [a, N, T, mS+2, C]
+  cols = [r[:, :, :, j:j + w:m] for j in range(a)]
+  v = jnp.stack([_combine(b, cols) for b in bt])                      # [a, a, N, T, S, C]
+  return v.reshape(a * a, -1, xp.shape[-1])
+
+
+def _overlap_add(parts: Sequence[Array], m: int, axis: int) -> Array:
+  """The transpose of taking the tile slices [j::m] (j < m+2) of an axis of length mT+2:
+  parts[j] [.., T, ..] -> [.., mT+2, ..] (overlapping tiles add)."""
+  t = parts[0].shape[axis]
+  widths = [(0, 0)] * parts[0].ndim
+
+  def shifted(part, by):
+    widths[axis] = (by, 1 - by)
+    return jnp.pad(part, widths)
+
+  phases = [shifted(parts[p], 0) + shifted(parts[p + m], 1) if p + m < len(parts)
+            else shifted(parts[p], 0) for p in range(m)]
+  out = jnp.stack(phases, axis=axis + 1)                             # [.., T+1, m, ..]
+  out = out.reshape(*out.shape[:axis], m * (t + 1), *out.shape[axis + 2:])
+  return jax.lax.slice_in_dim(out, 0, m * t + 2, axis=axis)
+
+
+def _winograd_input_transpose(dv: Array, m: int, n: int, t: int, s: int) -> Array:
+  """The transpose of _winograd_input: [(m+2)^2, N*T*S, C] -> [N, mT+2, mS+2, C]."""
+  b_ = _transpose(_WINOGRAD[m][0])
+  a = len(b_)
+  dv = dv.reshape(a, a, n, t, s, -1)
+  cols = [_combine(c, [dv[l] for l in range(a)]) for c in b_]        # a x [a(q), N, T, S, C]
+  r = _overlap_add(cols, m, axis=3)                                   # [a(q), N, T, mS+2, C]
+  rows = [_combine(c, [r[q] for q in range(a)]) for c in b_]          # a x [N, T, mS+2, C]
+  return _overlap_add(rows, m, axis=1)
+
+
+def _winograd_kernel(kernel: Array, m: int) -> Array:
+  """G k G^T of a [3, 3, I, O] kernel: [(m+2)^2, I, O], in _winograd_input's tile order."""
+  g = _WINOGRAD[m][1]
+  gk = jnp.stack([_combine(c, list(kernel)) for c in g])              # [a, 3, I, O]
+  u = jnp.stack([_combine(c, [gk[:, j] for j in range(3)]) for c in g])
+  return u.reshape(len(g) ** 2, *kernel.shape[2:])
+
+
+def _winograd_kernel_transpose(du: Array, m: int) -> Array:
+  """The transpose of _winograd_kernel: [(m+2)^2, I, O] -> [3, 3, I, O]."""
+  gt = _transpose(_WINOGRAD[m][1])
+  a = len(gt[0])
+  du = du.reshape(a, a, *du.shape[1:])
+  dk = jnp.stack([_combine(c, [du[:, i] for i in range(a)]) for c in gt])   # [3(i), a, I, O]
+  return jnp.stack([_combine(c, [dk[:, j] for j in range(a)]) for c in gt]).transpose(
+      1, 0, 2, 3)
+
+
+def _winograd_output(mm: Array, m: int, n: int, t: int, s: int) -> Array:
+  """A^T M A of the products [(m+2)^2, N*T*S, O]: the output [N, mT, mS, O]."""
+  at = _WINOGRAD[m][2]
+  a = len(at[0])
+  mm = mm.reshape(a, a, n, t, s, -1)
+  r = jnp.stack([_combine(c, [mm[:, i] for i in range(a)]) for c in at])   # [m(i), a(j), ...]
+  y = jnp.stack([_combine(c, [r[:, j] for j in range(a)]) for c in at])    # [m(j), m(i), ...]
+  return y.transpose(2, 3, 1, 4, 0, 5).reshape(n, m * t, m * s, -1)
+
+
+def _winograd_output_transpose(dy: Array, m: int) -> Array:
+  """The transpose of _winograd_output: dy [N, mT, mS, O] -> [(m+2)^2, N*T*S, O]."""
+  a_ = _transpose(_WINOGRAD[m][2])
+  n, h, w, o = dy.shape
+  d = dy.reshape(n, h // m, m, w // m, m, o)
+  r = jnp.stack([_combine(c, [d[:, :, i] for i in range(m)]) for c in a_])   # [a, N, T, S, m, O]
+  v = jnp.stack([_combine(c, [r[:, :, :, :, j] for j in range(m)]) for c in a_])
+  return v.reshape(len(a_) ** 2, -1, o)
+
+
+def _winograd_tiles(xp: Array, m: int) -> tuple[Array, int, int]:
+  """xp [N, H+2, W+2, C] zero-padded at the bottom and right to whole tiles: (xp, T, S)."""
+  t, s = -(-(xp.shape[1] - 2) // m), -(-(xp.shape[2] - 2) // m)
+  return jnp.pad(xp, ((0, 0), (0, m * t + 2 - xp.shape[1]), (0, m * s + 2 - xp.shape[2]),
+                      (0, 0))), t, s
+
+
+# Measured thresholds of the CPU paths: 3x3 stride-1 float32 layers with at least
+# WINOGRAD_CHANNELS input and output channels use Winograd F(WINOGRAD_TILE x WINOGRAD_TILE,
+# 3 x 3) forward and backward; of the other layers, those with fewer output channels than
+# FEW_OUTPUTS use `_kernel_grad_few_outputs` (stride 1), and those with more than one image and
+# a batch input over BY_IMAGE_BYTES use `_kernel_grad_by_image`.
+WINOGRAD_CHANNELS = 64
+WINOGRAD_TILE4_SIZE = 16
 FEW_OUTPUTS = 16
 BY_IMAGE_BYTES = 4 * 2 ** 20
 
 
 @contextlib.contextmanager
-def xla_kernel_gradients():
-  """Within this context, conv2d traces XLA's own kernel gradient everywhere.
+def xla_convolutions():
+  """Within this context, conv2d traces XLA's own convolution and gradients everywhere.
 
   For XLA's cost analysis, which counts the body of the image loop of `_kernel_grad_by_image`
-  once: FLOP counts of a step traced here are the full ones.
+  once and Winograd's multiplications rather than the convolution's: FLOP counts of a step
+  traced here are the direct convolutions' (what PyTorch's FlopCounterMode counts).
   """
-  global FEW_OUTPUTS, BY_IMAGE_BYTES
-  saved = FEW_OUTPUTS, BY_IMAGE_BYTES
-  FEW_OUTPUTS, BY_IMAGE_BYTES = 0, float("inf")
+  global WINOGRAD_CHANNELS, FEW_OUTPUTS, BY_IMAGE_BYTES
+  saved = WINOGRAD_CHANNELS, FEW_OUTPUTS, BY_IMAGE_BYTES
+  WINOGRAD_CHANNELS, FEW_OUTPUTS, BY_IMAGE_BYTES = float("inf"), 0, float("inf")
   try:
     yield
   finally:
-    FEW_OUTPUTS, BY_IMAGE_BYTES = saved
+    WINOGRAD_CHANNELS, FEW_OUTPUTS, BY_IMAGE_BYTES = saved
 
 
-def _kernel_grad_path(x: Array, kernel: Array, strides: tuple[int, int]) -> str:
-  """Which kernel gradient conv2d uses on the CPU: 'xla', 'by_image' or 'few_outputs'."""
+def _cpu_path(x: Array, kernel: Array, strides: tuple[int, int]) -> str:
+  """How conv2d computes on the CPU: 'winograd', or XLA's convolution with XLA's kernel
+  gradient ('xla'), `_kernel_grad_by_image` or `_kernel_grad_few_outputs`."""
+  if (kernel.shape[:2] == (3, 3) and strides == (1, 1) and x.dtype == jnp.float32
+      and min(kernel.shape[2:]) >= WINOGRAD_CHANNELS):
+    return "winograd"
   if kernel.shape[-1] < FEW_OUTPUTS:
     return "few_outputs" if strides == (1, 1) else "xla"
   if x.shape[0] > 1 and x.size * x.dtype.itemsize > BY_IMAGE_BYTES:
@@ -126,25 +271,71 @@ def _kernel_grad_path(x: Array, kernel: Array, strides: tuple[int, int]) -> str:
   return "xla"
 
 
+def _pad(x: Array, padding: Padding) -> Array:
+  return jnp.pad(x, ((0, 0), *padding, (0, 0)))
+
+
+def _winograd_tile(out_shape: Sequence[int]) -> int:
+  """Output tile size m of F(m x m, 3 x 3) for outputs [N, H, W, O]: 4 (a quarter of the
+  multiplications) where the output is large enough, else 2 (fewer, cheaper transforms)."""
+  return 4 if min(out_shape[1:3]) >= WINOGRAD_TILE4_SIZE else 2
+
+
+def _winograd_conv(x: Array, kernel: Array, padding: Padding) -> Array:
+  """3x3 stride-1 convolution of x zero-padded by `padding`, by Winograd F(m x m, 3 x 3)."""
+  xp = _pad(x, padding)
+  n, hp, wp, _ = xp.shape
+  m = _winograd_tile((n, hp - 2, wp - 2))
+  xp, t, s = _winograd_tiles(xp, m)
+  mm = jnp.einsum("pti,pio->pto", _winograd_input(xp, m), _winograd_kernel(kernel, m))
+  return _winograd_output(mm, m, n, t, s)[:, :hp - 2, :wp - 2]
+
+
+def _winograd_conv_grads(x: Array, kernel: Array, padding: Padding, dy: Array):
+  """(dx, dkernel) of `_winograd_conv`, both from the gradient of the products (the
+  transposes of the transforms and of the batched matmul)."""
+  n, h, w, _ = dy.shape
+  m = _winograd_tile(dy.shape)
+  xp, t, s = _winograd_tiles(_pad(x, padding), m)
+  dm = _winograd_output_transpose(jnp.pad(dy, ((0, 0), (0, m * t - h), (0, m * s - w), (0, 0))),
+                                  m)
+  dk = _winograd_kernel_transpose(jnp.einsum("pti,pto->pio", _winograd_input(xp, m), dm), m)
+  dv = jnp.einsum("pto,pio->pti", dm, _winograd_kernel(kernel, m))
+  dxp = _winograd_input_transpose(dv, m, n, t, s)
+  (top, _), (left, _) = padding
+  return dxp[:, top:top + x.shape[1], left:left + x.shape[2]], dk
+
+
 # The path is a static argument, so traces with different paths are never shared by JAX's
-# tracing caches.
+# tracing caches. Other platforms than the CPU always run XLA's convolution and gradients.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_cpu_kernel_grad(x, kernel, strides, padding, path):
-  del path
-  return _conv(x, kernel, strides, padding)
+def _conv_cpu(x, kernel, strides, padding, path):
+  if path != "winograd":
+    return _conv(x, kernel, strides, padding)
+  return jax.lax.platform_dependent(
+      x, kernel, cpu=lambda x, k: _winograd_conv(x, k, padding),
+      default=lambda x, k: _conv(x, k, strides, padding))
 
 
 def _conv_fwd(x, kernel, strides, padding, path):
-  del path
-  return _conv(x, kernel, strides, padding), (x, kernel)
+  return _conv_cpu(x, kernel, strides, padding, path), (x, kernel)
 
 
 def _conv_bwd(strides, padding, path, res, dy):
   x, kernel = res
+
+  def xla_grads(x, dy):
+    dx, dk = jax.vjp(lambda x, k: _conv(x, k, strides, padding), x, kernel)[1](dy)
+    return dx, dk.astype(kernel.dtype)
+
+  if path == "xla":
+    return xla_grads(x, dy)
+  if path == "winograd":
+    return jax.lax.platform_dependent(
+        x, dy, cpu=lambda x, dy: _winograd_conv_grads(x, kernel, padding, dy),
+        default=xla_grads)
   dx = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)[0]
   xla_grad = lambda x, dy: jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)[1](dy)[0]
-  if path == "xla":
-    return dx, xla_grad(x, dy).astype(kernel.dtype)
   if path == "few_outputs":
     cpu_grad = lambda x, dy: _kernel_grad_few_outputs(x, dy, kernel.shape, padding)
   else:
@@ -155,7 +346,7 @@ def _conv_bwd(strides, padding, path, res, dy):
   return dx, dk
 
 
-_conv_cpu_kernel_grad.defvjp(_conv_fwd, _conv_bwd)
+_conv_cpu.defvjp(_conv_fwd, _conv_bwd)
 
 
 def conv2d(x: Array, kernel: Array, strides: Sequence[int] = (1, 1),
@@ -173,8 +364,15 @@ def conv2d(x: Array, kernel: Array, strides: Sequence[int] = (1, 1),
   if isinstance(padding, str):
     padding = jax.lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, padding)
   padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-  return _conv_cpu_kernel_grad(x, kernel, strides, padding,
-                               _kernel_grad_path(x, kernel, strides))
+  path = _cpu_path(x, kernel, strides)
+  kh, kw = kernel.shape[:2]
+  if (path != "winograd" and strides == (1, 1) and padding == ((0, 0), (0, 0))
+      and kh % 2 and kw % 2):
+    # XLA's CPU convolution without padding is several times slower than with it: compute
+    # 'SAME' and crop the border, which holds the 'VALID' result.
+    y = _conv_cpu(x, kernel, strides, ((kh // 2,) * 2, (kw // 2,) * 2), path)
+    return y[:, kh // 2:y.shape[1] - kh // 2, kw // 2:y.shape[2] - kw // 2]
+  return _conv_cpu(x, kernel, strides, padding, path)
 
 
 class Conv(nn.Module):
@@ -225,10 +423,9 @@ class ReflectConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    p = self.kernel_size // 2
-    y = Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME",
-             use_bias=self.use_bias, dtype=self.dtype, name="conv")(reflect_pad(x, p))
-    return y[:, p:y.shape[1] - p, p:y.shape[2] - p, :] if p else y
+    return Conv(self.features, (self.kernel_size, self.kernel_size), padding="VALID",
+                use_bias=self.use_bias, dtype=self.dtype, name="conv")(
+                    reflect_pad(x, self.kernel_size // 2))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
