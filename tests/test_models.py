@@ -197,7 +197,8 @@ def test_winograd_conv2d_equals_xla_convolution(tile, shape, monkeypatch):
   rng = np.random.default_rng(7)
   x = rng.normal(size=(n, h, w_, i)).astype(np.float32)
   w = rng.normal(size=(3, 3, i, o)).astype(np.float32)
-  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1)) == "winograd"
+  pads = jax.lax.padtype_to_pads((h, w_), (3, 3), (1, 1), pad) if isinstance(pad, str) else pad
+  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1), pads) == f"winograd_{tile}"
   ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), pad,
                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
   ours = lambda x, w: layers.conv2d(x, w, (1, 1), pad)
@@ -211,16 +212,18 @@ def test_winograd_conv2d_equals_xla_convolution(tile, shape, monkeypatch):
 
 
 def test_conv2d_path_choice():
-  """Winograd for 3x3 stride-1 float32 layers with enough channels, XLA's otherwise."""
-  x = jnp.zeros((2, 16, 16, 256))
-  k = jnp.zeros((3, 3, 256, 256))
-  assert layers._cpu_path(x, k, (1, 1)) == "winograd"
-  assert layers._cpu_path(x, k, (2, 2)) == "xla"
-  assert layers._cpu_path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1)) == "xla"
-  assert layers._cpu_path(x, jnp.zeros((4, 4, 256, 256)), (1, 1)) == "xla"
-  assert layers._cpu_path(x, jnp.zeros((3, 3, 256, 3)), (1, 1)) == "few_outputs"
+  """Winograd for 3x3 stride-1 float32 layers with enough channels (F(2x2, 3x3) for small
+  outputs), XLA's otherwise."""
+  x, k = jnp.zeros((2, 16, 16, 256)), jnp.zeros((3, 3, 256, 256))
+  same, valid = ((1, 1), (1, 1)), ((0, 0), (0, 0))
+  assert layers._cpu_path(x, k, (1, 1), same) == "winograd_4"
+  assert layers._cpu_path(x, k, (1, 1), valid) == "winograd_2"     # a 14 x 14 output
+  assert layers._cpu_path(x, k, (2, 2), same) == "xla"
+  assert layers._cpu_path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1), same) == "xla"
+  assert layers._cpu_path(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "xla"
+  assert layers._cpu_path(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "few_outputs"
   with layers.xla_convolutions():
-    assert layers._cpu_path(x, k, (1, 1)) == "xla"
+    assert layers._cpu_path(x, k, (1, 1), same) == "xla"
 
 
 def test_winograd_is_cpu_only():
@@ -242,7 +245,7 @@ def test_conv2d_second_order_gradient_for_r1(path, monkeypatch):
   k, s = (4, 2) if path == "by_image" else (3, 1)
   x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype(np.float32)
   w = np.random.default_rng(2).normal(size=(k, k, 3, 16)).astype(np.float32)
-  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (s, s)) == path
+  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (s, s), ((1, 1),) * 2).startswith(path)
 
   def penalty(conv):
     return lambda w: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2)

@@ -238,10 +238,10 @@ def _winograd_tiles(xp: Array, m: int) -> tuple[Array, int, int]:
 
 
 # Measured thresholds of the CPU paths: 3x3 stride-1 float32 layers with at least
-# WINOGRAD_CHANNELS input and output channels use Winograd F(WINOGRAD_TILE x WINOGRAD_TILE,
-# 3 x 3) forward and backward; of the other layers, those with fewer output channels than
-# FEW_OUTPUTS use `_kernel_grad_few_outputs` (stride 1), and those with more than one image and
-# a batch input over BY_IMAGE_BYTES use `_kernel_grad_by_image`.
+# WINOGRAD_CHANNELS input and output channels use Winograd F(4x4, 3x3) forward and backward
+# (F(2x2, 3x3) for outputs smaller than WINOGRAD_TILE4_SIZE); of the other layers, those with
+# fewer output channels than FEW_OUTPUTS use `_kernel_grad_few_outputs` (stride 1), and those
+# with more than one image and a batch input over BY_IMAGE_BYTES use `_kernel_grad_by_image`.
 WINOGRAD_CHANNELS = 64
 WINOGRAD_TILE4_SIZE = 16
 FEW_OUTPUTS = 16
@@ -265,12 +265,14 @@ def xla_convolutions():
     WINOGRAD_CHANNELS, FEW_OUTPUTS, BY_IMAGE_BYTES = saved
 
 
-def _cpu_path(x: Array, kernel: Array, strides: tuple[int, int]) -> str:
-  """How conv2d computes on the CPU: 'winograd', or XLA's convolution with XLA's kernel
-  gradient ('xla'), `_kernel_grad_by_image` or `_kernel_grad_few_outputs`."""
+def _cpu_path(x: Array, kernel: Array, strides: tuple[int, int], padding: Padding) -> str:
+  """How conv2d computes on the CPU: Winograd F(4x4, 3x3) or F(2x2, 3x3) ('winograd_4',
+  'winograd_2'), or XLA's convolution with XLA's kernel gradient ('xla'),
+  `_kernel_grad_by_image` or `_kernel_grad_few_outputs`."""
   if (kernel.shape[:2] == (3, 3) and strides == (1, 1) and x.dtype == jnp.float32
       and min(kernel.shape[2:]) >= WINOGRAD_CHANNELS):
-    return "winograd"
+    out_size = min(size + lo + hi - 2 for size, (lo, hi) in zip(x.shape[1:3], padding))
+    return "winograd_4" if out_size >= WINOGRAD_TILE4_SIZE else "winograd_2"
   if kernel.shape[-1] < FEW_OUTPUTS:
     return "few_outputs" if strides == (1, 1) else "xla"
   if x.shape[0] > 1 and x.size * x.dtype.itemsize > BY_IMAGE_BYTES:
@@ -282,27 +284,27 @@ def _pad(x: Array, padding: Padding) -> Array:
   return jnp.pad(x, ((0, 0), *padding, (0, 0)))
 
 
-def _winograd_tile(out_shape: Sequence[int]) -> int:
-  """Output tile size m of F(m x m, 3 x 3) for outputs [N, H, W, O]: 4 (a quarter of the
-  multiplications) where the output is large enough, else 2 (fewer, cheaper transforms)."""
-  return 4 if min(out_shape[1:3]) >= WINOGRAD_TILE4_SIZE else 2
+def _winograd_tile(path: str) -> int:
+  return int(path.removeprefix("winograd_"))
 
 
-def _winograd_conv(x: Array, kernel: Array, padding: Padding) -> Array:
+# Jitted (and so traced once per shape, not once per layer), with everything they depend on
+# as arguments.
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _winograd_conv(x: Array, kernel: Array, padding: Padding, m: int) -> Array:
   """3x3 stride-1 convolution of x zero-padded by `padding`, by Winograd F(m x m, 3 x 3)."""
   xp = _pad(x, padding)
   n, hp, wp, _ = xp.shape
-  m = _winograd_tile((n, hp - 2, wp - 2))
   xp, t, s = _winograd_tiles(xp, m)
   mm = jnp.einsum("pti,pio->pto", _winograd_input(xp, m), _winograd_kernel(kernel, m))
   return _winograd_output(mm, m, n, t, s)[:, :hp - 2, :wp - 2]
 
 
-def _winograd_conv_grads(x: Array, kernel: Array, padding: Padding, dy: Array):
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _winograd_conv_grads(x: Array, kernel: Array, padding: Padding, m: int, dy: Array):
   """(dx, dkernel) of `_winograd_conv`, both from the gradient of the products (the
   transposes of the transforms and of the batched matmul)."""
   n, h, w, _ = dy.shape
-  m = _winograd_tile(dy.shape)
   xp, t, s = _winograd_tiles(_pad(x, padding), m)
   dm = _winograd_output_transpose(jnp.pad(dy, ((0, 0), (0, m * t - h), (0, m * s - w), (0, 0))),
                                   m)
@@ -317,10 +319,10 @@ def _winograd_conv_grads(x: Array, kernel: Array, padding: Padding, dy: Array):
 # tracing caches. Other platforms than the CPU always run XLA's convolution and gradients.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_cpu(x, kernel, strides, padding, path):
-  if path != "winograd":
+  if not path.startswith("winograd"):
     return _conv(x, kernel, strides, padding)
   return jax.lax.platform_dependent(
-      x, kernel, cpu=lambda x, k: _winograd_conv(x, k, padding),
+      x, kernel, cpu=lambda x, k: _winograd_conv(x, k, padding, _winograd_tile(path)),
       default=lambda x, k: _conv(x, k, strides, padding))
 
 
@@ -337,9 +339,10 @@ def _conv_bwd(strides, padding, path, res, dy):
 
   if path == "xla":
     return xla_grads(x, dy)
-  if path == "winograd":
+  if path.startswith("winograd"):
     return jax.lax.platform_dependent(
-        x, dy, cpu=lambda x, dy: _winograd_conv_grads(x, kernel, padding, dy),
+        x, dy, cpu=lambda x, dy: _winograd_conv_grads(x, kernel, padding, _winograd_tile(path),
+                                                      dy),
         default=xla_grads)
   dx = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)[0]
   xla_grad = lambda x, dy: jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)[1](dy)[0]
@@ -371,9 +374,9 @@ def conv2d(x: Array, kernel: Array, strides: Sequence[int] = (1, 1),
   if isinstance(padding, str):
     padding = jax.lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, padding)
   padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-  path = _cpu_path(x, kernel, strides)
+  path = _cpu_path(x, kernel, strides, padding)
   kh, kw = kernel.shape[:2]
-  if (path != "winograd" and strides == (1, 1) and padding == ((0, 0), (0, 0))
+  if (not path.startswith("winograd") and strides == (1, 1) and padding == ((0, 0), (0, 0))
       and kh % 2 and kw % 2):
     # XLA's CPU convolution without padding is several times slower than with it: compute
     # 'SAME' and crop the border, which holds the 'VALID' result.
