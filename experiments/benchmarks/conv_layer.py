@@ -48,7 +48,7 @@ def jax_layer(shape, n):
       # New function objects per path (jit's trace cache must not be shared), traced here.
       conv = lambda x, k: layers.conv2d(layers.reflect_pad(x, 1), k, padding="VALID")
       fwd = jax.jit(conv)
-      both = jax.jit(lambda x, k, dy: jax.vjp(conv, x, k)[1](dy))
+      both = jax.jit(lambda x, k, dy: (lambda y, vjp: (y, vjp(dy)))(*jax.vjp(conv, x, k)))
       fwd(x, k), both(x, k, dy)
     out[f"{path}_fwd_ms"] = median_ms(lambda: jax.block_until_ready(fwd(x, k)), n)
     out[f"{path}_fwd_bwd_ms"] = median_ms(lambda: jax.block_until_ready(both(x, k, dy)), n)
