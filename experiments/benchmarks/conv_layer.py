@@ -12,6 +12,7 @@ A shape is images x size x in channels x out channels. Paths (jax): `xla` is XLA
 convolution, `winograd_2` and `winograd_4` force F(2x2, 3x3) and F(4x4, 3x3).
 """
 import argparse
+import functools
 import json
 import time
 
@@ -41,17 +42,24 @@ def jax_layer(shape, n):
   k = jax.random.normal(keys[1], (3, 3, i, o)) * 0.05
   dy = jax.random.normal(keys[2], (b, size, size, o))
   out = {}
+  def jitted():      # new function objects per path: jit's trace cache must not be shared
+    conv = lambda x, k: layers.conv2d(layers.reflect_pad(x, 1), k, padding="VALID")
+
+    def both(x, k, dy):
+      y, vjp = jax.vjp(conv, x, k)
+      return y, vjp(dy)
+
+    return jax.jit(conv), jax.jit(both)
+
+  blocked = lambda f, *args: jax.block_until_ready(f(*args))
   for path, channels, tile4 in [("xla", float("inf"), 0), ("winograd_2", 1, 1 << 30),
                                 ("winograd_4", 1, 0)]:
     with mock.patch.object(layers, "WINOGRAD_CHANNELS", channels), \
          mock.patch.object(layers, "WINOGRAD_TILE4_SIZE", tile4):
-      # New function objects per path (jit's trace cache must not be shared), traced here.
-      conv = lambda x, k: layers.conv2d(layers.reflect_pad(x, 1), k, padding="VALID")
-      fwd = jax.jit(conv)
-      both = jax.jit(lambda x, k, dy: (lambda y, vjp: (y, vjp(dy)))(*jax.vjp(conv, x, k)))
-      fwd(x, k), both(x, k, dy)
-    out[f"{path}_fwd_ms"] = median_ms(lambda: jax.block_until_ready(fwd(x, k)), n)
-    out[f"{path}_fwd_bwd_ms"] = median_ms(lambda: jax.block_until_ready(both(x, k, dy)), n)
+      fwd, both = jitted()
+      fwd(x, k), both(x, k, dy)                 # traced with the path's settings
+    out[f"{path}_fwd_ms"] = median_ms(functools.partial(blocked, fwd, x, k), n)
+    out[f"{path}_fwd_bwd_ms"] = median_ms(functools.partial(blocked, both, x, k, dy), n)
   return out
 
 

@@ -186,7 +186,7 @@ def _winograd_input_transpose(dv: Array, m: int, n: int, t: int, s: int) -> Arra
   b_ = _transpose(_WINOGRAD[m][0])
   a = len(b_)
   dv = dv.reshape(a, a, n, t, s, -1)
-  cols = [_combine(c, [dv[l] for l in range(a)]) for c in b_]        # a x [a(q), N, T, S, C]
+  cols = [_combine(c, list(dv)) for c in b_]                          # a x [a(q), N, T, S, C]
   r = _overlap_add(cols, m, axis=3)                                   # [a(q), N, T, mS+2, C]
   rows = [_combine(c, [r[q] for q in range(a)]) for c in b_]          # a x [N, T, mS+2, C]
   return _overlap_add(rows, m, axis=1)
