@@ -7,7 +7,7 @@ These choices are made for XLA's sake (measured on CPU; see experiments/benchmar
   - runs 3x3 stride-1 float32 layers with at least 64 input and output channels by Winograd's
     F(4x4, 3x3) (F(2x2, 3x3) below 16 px), forward and backward: a quarter of the
     multiplications, as one batched matmul. 3x3 256->256 at 64x64, forward + both gradients:
-    45-57 ms against XLA's 85 ms at batch 1, 88-108 ms against 177-185 ms at batch 2; the
+    45 ms against XLA's 86 ms at batch 1, 81-88 ms against 179-181 ms at batch 2; the
     CycleGAN 128 px train step 1.98 s against 3.26 s;
   - replaces XLA's kernel gradient where it is slow:
     - batches whose input outgrows the caches: the gradient is computed image by image, as a
