@@ -192,6 +192,7 @@ def test_winograd_conv2d_equals_xla_convolution(tile, shape, monkeypatch):
   """conv2d's Winograd F(2x2, 3x3) and F(4x4, 3x3) paths: forward and both gradients equal
   lax.conv_general_dilated's, up to Winograd's rounding."""
   monkeypatch.setattr(layers, "WINOGRAD_CHANNELS", 1)
+  monkeypatch.setattr(layers, "WINOGRAD_MIN_SIZE", 1)
   monkeypatch.setattr(layers, "WINOGRAD_TILE4_SIZE", 0 if tile == 4 else 1 << 30)
   n, h, w_, i, o, pad = shape
   rng = np.random.default_rng(7)
@@ -218,6 +219,7 @@ def test_conv2d_path_choice():
   same, valid = ((1, 1), (1, 1)), ((0, 0), (0, 0))
   assert layers._cpu_path(x, k, (1, 1), same) == "winograd_4"
   assert layers._cpu_path(x, k, (1, 1), valid) == "winograd_2"     # a 14 x 14 output
+  assert layers._cpu_path(x[:, :8, :8], k, (1, 1), valid) == "xla"  # 6 x 6: not worth it
   assert layers._cpu_path(x, k, (2, 2), same) == "xla"
   assert layers._cpu_path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1), same) == "xla"
   assert layers._cpu_path(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "xla"

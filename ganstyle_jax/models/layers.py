@@ -5,7 +5,7 @@ These choices are made for XLA's sake (measured on CPU; see experiments/benchmar
 - Every convolution of the trained networks goes through `conv2d`/`Conv`, which on the CPU
   (other platforms keep XLA's convolution and its gradients):
   - runs 3x3 stride-1 float32 layers with at least 64 input and output channels by Winograd's
-    F(4x4, 3x3) (F(2x2, 3x3) below 16 px), forward and backward: a quarter of the
+    F(4x4, 3x3) (F(2x2, 3x3) at 8-15 px), forward and backward: a quarter of the
     multiplications, as one batched matmul. 3x3 256->256 at 64x64, forward + both gradients:
     45 ms against XLA's 86 ms at batch 1, 81-88 ms against 179-181 ms at batch 2; the
     CycleGAN 128 px train step 1.98 s against 3.26 s;
@@ -239,11 +239,14 @@ def _winograd_tiles(xp: Array, m: int) -> tuple[Array, int, int]:
 
 # Measured thresholds of the CPU paths: 3x3 stride-1 float32 layers with at least
 # WINOGRAD_CHANNELS input and output channels use Winograd F(4x4, 3x3) forward and backward
-# (F(2x2, 3x3) for outputs smaller than WINOGRAD_TILE4_SIZE); of the other layers, those with
-# fewer output channels than FEW_OUTPUTS use `_kernel_grad_few_outputs` (stride 1), and those
-# with more than one image and a batch input over BY_IMAGE_BYTES use `_kernel_grad_by_image`.
+# (F(2x2, 3x3) for outputs smaller than WINOGRAD_TILE4_SIZE; none for outputs smaller than
+# WINOGRAD_MIN_SIZE, where it saves little time and costs compile time); of the other layers,
+# those with fewer output channels than FEW_OUTPUTS use `_kernel_grad_few_outputs` (stride 1),
+# and those with more than one image and a batch input over BY_IMAGE_BYTES use
+# `_kernel_grad_by_image`.
 WINOGRAD_CHANNELS = 64
 WINOGRAD_TILE4_SIZE = 16
+WINOGRAD_MIN_SIZE = 8
 FEW_OUTPUTS = 16
 BY_IMAGE_BYTES = 4 * 2 ** 20
 
@@ -269,9 +272,10 @@ def _cpu_path(x: Array, kernel: Array, strides: tuple[int, int], padding: Paddin
   """How conv2d computes on the CPU: Winograd F(4x4, 3x3) or F(2x2, 3x3) ('winograd_4',
   'winograd_2'), or XLA's convolution with XLA's kernel gradient ('xla'),
   `_kernel_grad_by_image` or `_kernel_grad_few_outputs`."""
+  out_size = min(size + lo + hi - kernel.shape[0] + 1
+                 for size, (lo, hi) in zip(x.shape[1:3], padding))
   if (kernel.shape[:2] == (3, 3) and strides == (1, 1) and x.dtype == jnp.float32
-      and min(kernel.shape[2:]) >= WINOGRAD_CHANNELS):
-    out_size = min(size + lo + hi - 2 for size, (lo, hi) in zip(x.shape[1:3], padding))
+      and min(kernel.shape[2:]) >= WINOGRAD_CHANNELS and out_size >= WINOGRAD_MIN_SIZE):
     return "winograd_4" if out_size >= WINOGRAD_TILE4_SIZE else "winograd_2"
   if kernel.shape[-1] < FEW_OUTPUTS:
     return "few_outputs" if strides == (1, 1) else "xla"
