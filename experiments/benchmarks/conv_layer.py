@@ -14,19 +14,13 @@ convolution, `winograd_2` and `winograd_4` force F(2x2, 3x3) and F(4x4, 3x3).
 import argparse
 import functools
 import json
-import time
 
 import numpy as np
 
 
-def median_ms(fn, n):
-  fn()
-  ts = []
-  for _ in range(n):
-    t = time.perf_counter()
-    fn()
-    ts.append(time.perf_counter() - t)
-  return round(1000 * float(np.median(ts)), 2)
+def median_ms(timed, fn, n):
+  """Median of n timed calls after one untimed, with the benchmark's own `timed`."""
+  return round(1000 * float(np.median(timed(fn, 0, n)[1])), 2)
 
 
 def jax_layer(shape, n):
@@ -34,6 +28,7 @@ def jax_layer(shape, n):
 
   import jax
 
+  from ganstyle_jax.benchmark import timed
   from ganstyle_jax.models import layers
 
   b, size, i, o = shape
@@ -51,20 +46,20 @@ def jax_layer(shape, n):
 
     return jax.jit(conv), jax.jit(both)
 
-  blocked = lambda f, *args: jax.block_until_ready(f(*args))
   for path, channels, tile4 in [("xla", float("inf"), 0), ("winograd_2", 1, 1 << 30),
                                 ("winograd_4", 1, 0)]:
     with mock.patch.object(layers, "WINOGRAD_CHANNELS", channels), \
          mock.patch.object(layers, "WINOGRAD_TILE4_SIZE", tile4):
       fwd, both = jitted()
       fwd(x, k), both(x, k, dy)                 # traced with the path's settings
-    out[f"{path}_fwd_ms"] = median_ms(functools.partial(blocked, fwd, x, k), n)
-    out[f"{path}_fwd_bwd_ms"] = median_ms(functools.partial(blocked, both, x, k, dy), n)
+    out[f"{path}_fwd_ms"] = median_ms(timed, functools.partial(fwd, x, k), n)
+    out[f"{path}_fwd_bwd_ms"] = median_ms(timed, functools.partial(both, x, k, dy), n)
   return out
 
 
 def torch_layer(shape, n):
   import torch
+  from torch_reference import timed    # this script's folder, in a torch environment
 
   torch.set_num_threads(2)
   b, size, i, o = shape
@@ -79,7 +74,7 @@ def torch_layer(shape, n):
   def both():
     torch.autograd.grad(conv(x), (x, conv[1].weight), dy)
 
-  return {"torch_fwd_ms": median_ms(fwd, n), "torch_fwd_bwd_ms": median_ms(both, n),
+  return {"torch_fwd_ms": median_ms(timed, fwd, n), "torch_fwd_bwd_ms": median_ms(timed, both, n),
           "torch_version": torch.__version__}
 
 

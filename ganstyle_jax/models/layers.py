@@ -336,28 +336,27 @@ def _conv_fwd(x, kernel, strides, padding, path):
 
 def _conv_bwd(strides, padding, path, res, dy):
   x, kernel = res
+  conv = lambda x, k: _conv(x, k, strides, padding)
 
   def xla_grads(x, dy):
-    dx, dk = jax.vjp(lambda x, k: _conv(x, k, strides, padding), x, kernel)[1](dy)
+    dx, dk = jax.vjp(conv, x, kernel)[1](dy)
     return dx, dk.astype(kernel.dtype)
 
   if path == "xla":
     return xla_grads(x, dy)
   if path.startswith("winograd"):
-    return jax.lax.platform_dependent(
-        x, dy, cpu=lambda x, dy: _winograd_conv_grads(x, kernel, padding, _winograd_tile(path),
-                                                      dy),
-        default=xla_grads)
-  dx = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)[0]
-  xla_grad = lambda x, dy: jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)[1](dy)[0]
-  if path == "few_outputs":
-    cpu_grad = lambda x, dy: _kernel_grad_few_outputs(x, dy, kernel.shape, padding)
+    cpu_grads = lambda x, dy: _winograd_conv_grads(x, kernel, padding, _winograd_tile(path), dy)
   else:
-    cpu_grad = lambda x, dy: _kernel_grad_by_image(x, dy, kernel.shape, strides, padding)
-  dk = jax.lax.platform_dependent(      # both branches in the kernel's dtype (bf16 compute)
-      x, dy, cpu=lambda x, dy: cpu_grad(x, dy).astype(kernel.dtype),
-      default=lambda x, dy: xla_grad(x, dy).astype(kernel.dtype))
-  return dx, dk
+    if path == "few_outputs":
+      kernel_grad = lambda x, dy: _kernel_grad_few_outputs(x, dy, kernel.shape, padding)
+    else:
+      kernel_grad = lambda x, dy: _kernel_grad_by_image(x, dy, kernel.shape, strides, padding)
+
+    def cpu_grads(x, dy):     # XLA's input gradient, the CPU kernel gradient in the kernel's dtype
+      dx = jax.vjp(lambda x: conv(x, kernel), x)[1](dy)[0]
+      return dx, kernel_grad(x, dy).astype(kernel.dtype)
+
+  return jax.lax.platform_dependent(x, dy, cpu=cpu_grads, default=xla_grads)
 
 
 _conv_cpu.defvjp(_conv_fwd, _conv_bwd)
