@@ -14,7 +14,10 @@ achieved FLOP/s by --peak_flops, or else by a float32 matmul measured on the sam
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
+import os
+import platform
 import resource
 import sys
 import time
@@ -24,24 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganstyle_jax import build, parallel, steps
+from ganstyle_jax import build, families, gatys, ops, parallel
 from ganstyle_jax.config_base import base_config
-from ganstyle_jax.models import layers
+from ganstyle_jax.errors import UserError
+from ganstyle_jax.models import generators
 from ganstyle_jax.models import vgg as vgg_lib
-
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "cyclegan", ["cyclegan", "adain_gan"], "Model family.")
-flags.DEFINE_integer("image_size", 256, "Square image size.")
-flags.DEFINE_integer("global_batch_size", 1, "Global batch (train).")
-flags.DEFINE_enum("parallelism", "jit", ["pmap", "jit"], "Step wrapper.")
-flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"], "Network compute dtype.")
-flags.DEFINE_bool("no_adv", False, "adain_gan: drop the adversarial term (no D).")
-flags.DEFINE_integer("n_blocks", 9, "cyclegan: residual blocks of the generator.")
-flags.DEFINE_integer("warmup", 2, "Untimed steps after the first (compiling) one.")
-flags.DEFINE_integer("steps", 5, "Timed steps (median reported).")
-flags.DEFINE_float("peak_flops", 0.0, "Peak FLOP/s for MFU; 0 = measure a float32 matmul.")
-flags.DEFINE_enum("method", "generator", ["generator", "optimize"],
-                  "stylize: the trained-generator path or Gatys optimisation (per step).")
 
 
 def peak_rss_mb() -> float:
@@ -66,24 +56,43 @@ def measured_matmul_flops(n: int = 2048, reps: int = 5) -> float:
   return 2 * n ** 3 / float(np.median(ts))
 
 
-def _env() -> dict:
+def machine() -> dict:
+  """Where a measurement ran: CPU model, cores, the ISA flags that matter, library versions."""
+  info = {}
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+  except OSError:   # not Linux: no flags to report
+    pass
+  cpu_flags = set(info.get("flags", "").split())
   d = jax.devices()[0]
-  return {"device_kind": d.device_kind, "platform": d.platform, "device_count": jax.device_count(),
-          "jax_version": jax.__version__}
+  return {"cpu_model": info.get("model name") or platform.processor() or platform.machine(),
+          "cpu_cores": os.cpu_count(),
+          "cpu_flags": {f: f in cpu_flags for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")},
+          "device_kind": d.device_kind, "platform": d.platform, "device_count": jax.device_count(),
+          "python_version": platform.python_version(),
+          **{f"{name}_version": importlib.metadata.version(name)
+             for name in ("jax", "jaxlib", "flax", "optax", "numpy")}}
 
 
-def bench_config():
-  c = base_config(FLAGS.model)
-  c.parallelism, c.compute_dtype = FLAGS.parallelism, FLAGS.compute_dtype
-  c.data.image_size, c.data.global_batch_size = FLAGS.image_size, FLAGS.global_batch_size
-  c.model.generator.n_blocks = FLAGS.n_blocks
+def bench_config(model: str = "cyclegan", image_size: int = 256, global_batch_size: int = 1,
+                 parallelism: str = "jit", compute_dtype: str = "float32", adversarial: bool = True,
+                 n_blocks: int = 9):
+  """The reference architectures of DESIGN.md at this size, random VGG (no download)."""
+  c = base_config(model)
+  c.parallelism, c.compute_dtype = parallelism, compute_dtype
+  c.data.image_size, c.data.global_batch_size = image_size, global_batch_size
+  c.model.generator.n_blocks = n_blocks
   c.model.vgg.weights = "random"
-  if FLAGS.no_adv:
+  if not adversarial:
     c.loss.w_adv = 0.0
   return c
 
 
 def timed(fn, n_warmup: int, n_timed: int) -> tuple[float, list[float]]:
+  """(first call's seconds, the timed calls' seconds); each call ended by block_until_ready."""
   t = time.perf_counter()
   jax.block_until_ready(fn())
   first = time.perf_counter() - t
@@ -97,33 +106,33 @@ def timed(fn, n_warmup: int, n_timed: int) -> tuple[float, list[float]]:
   return first, ts
 
 
-def train_problem(config) -> tuple:
-  """(step body, host state, host batch of random images, VGG variables or None) for config."""
-  setup = build.build_setup(config)
-  body = functools.partial(steps.train_step_fn(setup), setup=setup)
+def train_problem(config, conv_policy: ops.ConvPolicy = ops.DEFAULT) -> tuple:
+  """(step body, host state, host batch of random images, VGG variables or None) for config,
+  every network computing its convolutions by `conv_policy`."""
+  setup = build.build_setup(config, conv_policy)
+  body = functools.partial(setup.family.train_step, setup=setup)
   size, n = config.data.image_size, config.data.global_batch_size
   state = build.init_state(setup, jax.random.key(0), size)
-  adain = config.model.name == "adain_gan"
-  vgg = vgg_lib.load_params("random") if adain else None
+  vgg = vgg_lib.load_params("random") if setup.family.needs_vgg else None
   rng = np.random.default_rng(0)
   host = {k: rng.uniform(-1, 1, (n, size, size, 3)).astype(np.float32)
-          for k in (("content", "style", "real") if adain else ("A", "B"))}
+          for k in setup.family.batch_keys(config)}
   return body, state, host, vgg
 
 
-def bench_train() -> dict:
-  config = bench_config()
+def bench_train(config, *, warmup: int = 2, steps: int = 5, peak_flops: float = 0.0) -> dict:
+  """Step time, images/s, compile time, FLOPs and MFU of config's train step."""
   body, state, host, vgg = train_problem(config)
   step = parallel.make_step(body, config.parallelism)
   state, vgg = step.place_replicated(state), step.place_replicated(vgg)
   key = step.place_replicated(jax.random.key(1))
   batch = step.prepare_batch(host)
-  # FLOPs of one step from XLA's cost analysis (the jit form of the same body, traced with
+  # FLOPs of one step from XLA's cost analysis (the jit form of the same body, built with
   # XLA's own convolutions: the analysis counts a loop body once, and Winograd's
   # multiplications rather than the convolution's).
-  with layers.xla_convolutions():
-    compiled = jax.jit(functools.partial(body, axis_name=None)).lower(
-        state, jax.device_get(batch) if FLAGS.parallelism == "jit" else host, vgg, key).compile()
+  xla_body = train_problem(config, ops.ConvPolicy.xla())[0]
+  compiled = jax.jit(functools.partial(xla_body, axis_name=None)).lower(
+      state, jax.device_get(batch) if config.parallelism == "jit" else host, vgg, key).compile()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float(cost.get("flops", 0.0)) if cost else 0.0
@@ -133,58 +142,66 @@ def bench_train() -> dict:
     holder["state"], metrics = step(holder["state"], batch, vgg, key)
     return metrics
 
-  compile_s, ts = timed(one, FLAGS.warmup, FLAGS.steps)
+  compile_s, ts = timed(one, warmup, steps)
   step_s = float(np.median(ts))
-  peak = FLAGS.peak_flops or measured_matmul_flops()
-  return {"benchmark": "train", "model": FLAGS.model, "image_size": FLAGS.image_size,
-          "global_batch_size": FLAGS.global_batch_size, "parallelism": FLAGS.parallelism,
-          "dtype": FLAGS.compute_dtype, "adversarial": not FLAGS.no_adv,
-          **({"n_blocks": FLAGS.n_blocks} if FLAGS.model == "cyclegan" else {}),
-          "step_s": step_s, "images_per_sec": FLAGS.global_batch_size / step_s,
+  peak = peak_flops or measured_matmul_flops()
+  n = config.data.global_batch_size
+  return {"benchmark": "train", "model": config.model.name,
+          "image_size": config.data.image_size, "global_batch_size": n,
+          "parallelism": config.parallelism, "dtype": config.compute_dtype,
+          "adversarial": config.loss.w_adv > 0,
+          "generator": config.model.generator.to_dict(),
+          "step_s": step_s, "images_per_sec": n / step_s,
           "step_s_all": ts, "compile_s": compile_s, "flops_per_step": flops,
           # Counted on direct convolutions; Winograd layers (CPU) multiply less, so "mfu" is
           # model FLOP/s over the peak and can exceed 1 there.
           "flops_basis": "direct convolutions",
           "achieved_flops": flops / step_s, "peak_flops": peak,
-          "peak_flops_source": "flag" if FLAGS.peak_flops else "measured f32 2048^3 matmul",
+          "peak_flops_source": "given" if peak_flops else "measured f32 2048^3 matmul",
           "mfu": flops / step_s / peak, "peak_rss_mb": peak_rss_mb(),
-          "device_peak_bytes": device_peak_bytes(), **_env()}
+          "device_peak_bytes": device_peak_bytes(), **machine()}
 
 
-def bench_stylize() -> dict:
-  config = bench_config()
-  config.model.name = "adain_gan"
-  setup = build.build_setup(config)
-  g = setup.generator
+def bench_stylize(image_size: int = 512, *, method: str = "generator", warmup: int = 2,
+                  steps: int = 5, compute_dtype: str = "float32") -> dict:
+  """Latency of one adain_gan stylization (encode C and S, AdaIN, decode) or of one Gatys
+  optimisation step (gatys.objective's gradient), on a square image of image_size."""
   vgg_variables = vgg_lib.load_params("random")
   x = jnp.asarray(np.random.default_rng(0).uniform(
-      -1, 1, (1, FLAGS.image_size, FLAGS.image_size, 3)).astype(np.float32))
-  if FLAGS.method == "generator":
-    from ganstyle_jax.models import generators
-    dec = g.init(jax.random.key(0), x[:, :32, :32], x[:, :32, :32])["params"]["decoder"]
+      -1, 1, (1, image_size, image_size, 3)).astype(np.float32))
+  if method == "generator":
+    setup = build.build_setup(bench_config("adain_gan", image_size,
+                                           compute_dtype=compute_dtype))
+    g = setup.generator
+    dec = setup.family.init_params(setup, jax.random.key(0), image_size)["g_params"]
     variables = generators.assemble_variables(vgg_variables, dec)
-    fn = jax.jit(lambda v, c, s: g.apply(v, c, s))   # encode C and S, AdaIN, decode
-    run = lambda: fn(variables, x, x)
+    fn = jax.jit(lambda v, c, s: g.apply(v, c, s))
+    run_once = lambda: fn(variables, x, x)
+  elif method == "optimize":
+    grad = jax.jit(jax.grad(gatys.objective(vgg_variables, x, x)))
+    run_once = lambda: grad(x)
   else:
-    from ganstyle_jax import losses
-    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    feats = lambda im: vgg_lib.features(vgg_variables, im, layers)
-    target = feats(x)
-    grad = jax.jit(jax.grad(lambda im: losses.gram_style_loss(feats(im), target, layers)))
-    run = lambda: grad(x)
-  compile_s, ts = timed(run, FLAGS.warmup, FLAGS.steps)
-  return {"benchmark": "stylize", "method": FLAGS.method, "image_size": FLAGS.image_size,
+    raise UserError(f"unknown stylize method {method!r}; use generator or optimize")
+  compile_s, ts = timed(run_once, warmup, steps)
+  return {"benchmark": "stylize", "method": method, "image_size": image_size,
+          "dtype": compute_dtype,
           "latency_ms": 1000 * float(np.median(ts)), "latency_ms_all": [1000 * t for t in ts],
           "compile_s": compile_s, "peak_rss_mb": peak_rss_mb(),
-          "device_peak_bytes": device_peak_bytes(), **_env()}
+          "device_peak_bytes": device_peak_bytes(), **machine()}
 
 
 def main(argv):
   if len(argv) != 2 or argv[1] not in ("train", "stylize"):
     sys.exit("usage: python -m ganstyle_jax.benchmark train|stylize [--flags]")
-  from ganstyle_jax.errors import UserError
+  f = flags.FLAGS
   try:
-    result = bench_train() if argv[1] == "train" else bench_stylize()
+    if argv[1] == "train":
+      config = bench_config(f.model, f.image_size, f.global_batch_size, f.parallelism,
+                            f.compute_dtype, not f.no_adv, f.n_blocks)
+      result = bench_train(config, warmup=f.warmup, steps=f.steps, peak_flops=f.peak_flops)
+    else:
+      result = bench_stylize(f.image_size, method=f.method, warmup=f.warmup, steps=f.steps,
+                             compute_dtype=f.compute_dtype)
   except UserError as e:
     sys.exit(f"error: {e}")
   print(json.dumps(result), flush=True)
@@ -192,6 +209,18 @@ def main(argv):
 
 def run():
   """Console script `ganstyle-bench`."""
+  flags.DEFINE_enum("model", "cyclegan", list(families.FAMILIES), "Model family.")
+  flags.DEFINE_integer("image_size", 256, "Square image size.")
+  flags.DEFINE_integer("global_batch_size", 1, "Global batch (train).")
+  flags.DEFINE_enum("parallelism", "jit", ["pmap", "jit"], "Step wrapper.")
+  flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"], "Network compute dtype.")
+  flags.DEFINE_bool("no_adv", False, "adain_gan: drop the adversarial term (no D).")
+  flags.DEFINE_integer("n_blocks", 9, "cyclegan: residual blocks of the generator.")
+  flags.DEFINE_integer("warmup", 2, "Untimed steps after the first (compiling) one.")
+  flags.DEFINE_integer("steps", 5, "Timed steps (median reported).")
+  flags.DEFINE_float("peak_flops", 0.0, "Peak FLOP/s for MFU; 0 = measure a float32 matmul.")
+  flags.DEFINE_enum("method", "generator", ["generator", "optimize"],
+                    "stylize: the trained-generator path or Gatys optimisation (per step).")
   app.run(main)
 
 

@@ -22,7 +22,7 @@ def _optim(lr: float = 2e-4) -> ml_collections.ConfigDict:
 
 
 def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
-  """All keys with defaults for `model_name` in {'adain_gan', 'cyclegan'}."""
+  """All keys with defaults for `model_name`, a name in families.FAMILIES."""
   c = ml_collections.ConfigDict()
   c.seed = 0                          # seeds init, data order, augmentation and the image pool
   c.total_steps = 1000                # train steps (one step = one D and one G update)
@@ -36,6 +36,20 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
   c.num_sample_images = 4             # rows of the sample grid
   c.num_eval_images = 16              # held-out images per evaluation
 
+  # Data source strings (data.content / style / real):
+  #   tfds:NAME[:SPLIT]      a TFDS image dataset, e.g. tfds:cycle_gan/monet2photo:trainB
+  #   folder:PATH            images under PATH, recursive (local or gs://); a paired family
+  #                          (pix2pix) pairs folder:A (content) and folder:B (style) by file
+  #                          stem (relative path without extension)
+  #   synthetic:photo        the embedded procedural photos (data/synthetic.py)
+  #   synthetic:painting     the embedded paintings, in data.synthetic_styles train styles;
+  #                          held-out (test) paintings in styles never seen in training
+  #   synthetic:known_answer not set here: the batch key a family derives when it trains on the
+  #                          known answer (adain_gan's loss.w_supervised): painting_k(content),
+  #                          k = the style image's style; needs synthetic:photo content and
+  #                          synthetic:painting style. Paired synthetic data (pix2pix with
+  #                          synthetic:photo + synthetic:painting) is (photo i, painting of
+  #                          photo i in style i % N); held out: test pair i in style 1000 + i.
   c.data = ml_collections.ConfigDict(dict(
       content="synthetic:photo",      # adain_gan content source; cyclegan domain A
       style="synthetic:painting",     # adain_gan style source; cyclegan domain B
@@ -46,10 +60,18 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       shuffle_buffer=1024,            # tf.data shuffle buffer (elements are file bytes)
       prefetch_batches=2,             # batches decoded and sent to the devices ahead; 0 = off
       data_dir="",                    # TFDS data_dir; '' = TFDS default (synthetic: cache dir)
-      max_image_pixels=8192 * 8192,   # larger images are skipped with a warning
+      max_image_pixels=8192 * 8192,   # larger images are refused (training skips them, with
+                                      # a warning; stylize reports an error)
       synthetic_size=64,              # native render size of synthetic scenes
       synthetic_train_size=2000,      # synthetic scenes per domain (train split)
       synthetic_test_size=64,         # held-out synthetic scenes (paired test split)
+      synthetic_styles=1,             # painting styles of the synthetic training paintings:
+                                      # 1 = the single-style benchmark (style 0, as before);
+                                      # N > 1 = the multi-style benchmark: train painting i in
+                                      # style i % N, held-out pair i = (photo i, another scene
+                                      # in unseen style 1000 + i, known answer painting_k(photo
+                                      # i)). Style-conditioned (adain_gan) and paired (pix2pix)
+                                      # families; cyclegan keeps the single-style data.
   ))
 
   c.model = ml_collections.ConfigDict(dict(
@@ -57,8 +79,10 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       ema_decay=0.0,                  # EMA of generator params; 0 = off
       generator=dict(
           encoder_layer="relu4_1",    # adain_gan: VGG19 layer the encoder stops at
-          ngf=64,                     # cyclegan: ResNet generator width
+          ngf=64,                     # cyclegan, pix2pix: generator width
           n_blocks=9,                 # cyclegan: residual blocks (9 at 256 px, 6 at 128)
+          num_downs=8,                # pix2pix: U-Net levels (8 = unet_256; images % 2**N == 0)
+          use_dropout=True,           # pix2pix: dropout 0.5 in the U-Net's inner up levels
       ),
       discriminator=dict(
           ndf=64,                     # PatchGAN width
@@ -81,6 +105,9 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       w_cycle=10.0,                   # cyclegan cycle-consistency weight (lambda)
       w_identity=5.0,                 # cyclegan identity weight (0.5 * w_cycle, as the reference)
       w_tv=0.0,                       # total variation of G's output
+      w_supervised=0.0,               # L1 to the known target: pix2pix's paired L1 (100 in
+                                      # its papers); adain_gan: to the synthetic known answer
+                                      # (the supervised ceiling; synthetic data only)
       r1_gamma=0.0,                   # R1 penalty weight on D at real images; 0 = off
       style_type="mean_std",          # 'mean_std' (AdaIN) | 'gram' (Gatys)
       content_type="perceptual",      # 'perceptual' (VGG encoder layer vs AdaIN target) | 'pixel'

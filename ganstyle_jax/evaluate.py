@@ -10,6 +10,12 @@ definitions and directions are in METRICS (formulas in metrics.py). Each distanc
 `*_identity` twin: the same metric for the content images themselves, i.e. for a generator that
 returns its input. The JSON names the checkpoint step, the source and split of every image set,
 the number of images, the seed and every metric; a given seed gives the same numbers.
+
+Known answer (synthetic content; input_pipeline.load_eval_batch's 'target'): psnr and ssim of
+G's output against the target, beside the baselines `*_identity` (the content itself) and
+`*_colour_transfer` (Reinhard colour transfer of C toward S, ganstyle_jax.baselines), and on the
+multi-style benchmark `*_style_blind` (the perfect style-0 painting of C, ignoring S: what a model
+that does not use S at all can reach).
 """
 from __future__ import annotations
 
@@ -18,19 +24,35 @@ import json
 import os
 from typing import Any
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganstyle_jax import metrics
+from ganstyle_jax import checkpointing, input_pipeline, metrics, paths
 from ganstyle_jax.data import synthetic
 from ganstyle_jax.errors import UserError, run_cli
 from ganstyle_jax.models import vgg as vgg_lib
 
 METRICS = {
-    "psnr": "higher; PSNR (dB) of G(photo) against the known answer painting(photo) "
-            "(synthetic content only)",
-    "ssim": "higher; SSIM of G(photo) against painting(photo) (synthetic content only)",
+    "psnr": "higher; PSNR (dB) of G(C, S) against the known answer painting_k(C), k = the style "
+            "of S (single-style benchmark and cyclegan: painting(C), style 0; synthetic content "
+            "only)",
+    "ssim": "higher; SSIM of G(C, S) against the known answer painting_k(C) (synthetic content "
+            "only)",
+    "psnr_identity": "higher; baseline: PSNR of the content image C itself against the known "
+                     "answer",
+    "ssim_identity": "higher; baseline: SSIM of C itself against the known answer",
+    "psnr_colour_transfer": "higher; baseline: PSNR of Reinhard et al. 2001 colour transfer of C "
+                            "toward S (Lab mean/std; baselines.colour_transfer) against the "
+                            "known answer",
+    "ssim_colour_transfer": "higher; baseline: SSIM of the colour transfer of C toward S against "
+                            "the known answer",
+    "psnr_style_blind": "higher; reference (multi-style only): PSNR of painting_0(C), the "
+                        "perfect style-0 painting that ignores S, against the known answer: a "
+                        "model must beat it to show it uses S",
+    "ssim_style_blind": "higher; reference (multi-style only): SSIM of painting_0(C) against "
+                        "the known answer",
     "content_distance": f"lower; mean squared VGG {metrics.CONTENT_LAYER} difference, output "
                         "vs content",
     "style_gram": "lower; Gram-matrix distance to the style image over "
@@ -44,16 +66,6 @@ METRICS = {
     "fid": "lower; FID on Inception-v3 pool3 features (only with --inception_weights)",
     "kid": "lower; KID on Inception-v3 pool3 features (only with --inception_weights)",
 }
-
-
-def model_views(model_name: str, batch: dict[str, Any], outputs: dict[str, Any]
-                ) -> dict[str, Any]:
-  """The image sets the metrics compare: content, style, real (style domain) and generated."""
-  if model_name == "adain_gan":
-    return {"content": batch["content"], "style": batch["style"], "real": batch["real"],
-            "generated": outputs["output"]}
-  return {"content": batch["A"], "style": batch["B"], "real": batch["B"],
-          "generated": outputs["fake_B"]}
 
 
 def _vgg_metrics(vgg_variables, content, style, real, generated, key):
@@ -70,6 +82,31 @@ def _vgg_metrics(vgg_variables, content, style, real, generated, key):
   return out
 
 
+def known_answer_scores(content, style, generated, target=None) -> dict[str, float]:
+  """psnr/ssim of `generated` against the known answer, beside every baseline (batch means).
+
+  `psnr`, `ssim`, `*_identity`: synthetic.known_answer_metrics; `*_colour_transfer`:
+  baselines.known_answer_baselines (its identity numbers agree with these to float rounding);
+  `*_style_blind`: painting_0(content) scored the same way, reported where it is not the
+  known answer itself (the multi-style benchmark). target None: painting_0(content), the
+  single-style answer.
+
+  Args:
+    content, style, generated, target: NHWC in [-1, 1] (H, W >= 11); style one per content.
+  """
+  from ganstyle_jax import baselines  # pylint: disable=g-import-not-at-top
+  content = jnp.asarray(content, jnp.float32)
+  blind = synthetic.painting_signed(content)
+  target = blind if target is None else jnp.asarray(target, jnp.float32)
+  result = synthetic.known_answer_metrics(content, generated, target)
+  transfer = baselines.known_answer_baselines(content, style, target)
+  result.update({k: v for k, v in transfer.items() if k.endswith("_colour_transfer")})
+  if not bool(jnp.array_equal(blind, target)):
+    result["psnr_style_blind"] = float(jnp.mean(metrics.psnr(blind, target)))
+    result["ssim_style_blind"] = float(jnp.mean(metrics.ssim(blind, target)))
+  return result
+
+
 class Evaluator:
   """The metric suite on fixed image sets; deterministic for a given seed.
 
@@ -83,23 +120,36 @@ class Evaluator:
     self._vgg_variables = vgg_variables
     self._seed = seed
     self._vgg_fn = jax.jit(_vgg_metrics)
+    self._warned_single_style = False
     self._inception = None
     if inception is not None:
       module, variables = inception
       self._inception = jax.jit(functools.partial(module.apply, variables))
 
-  def __call__(self, content, style, real, generated, known_answer: bool = False
-               ) -> dict[str, float]:
+  def __call__(self, content, style, real, generated, known_answer: bool = False,
+               target=None) -> dict[str, float]:
     """Metrics of generated images (all NHWC in [-1, 1]).
 
-    known_answer: content is synthetic:photo, so painting(content) is the right output.
+    Args:
+      content, style, real, generated: the evaluation views (Family.eval_views).
+      known_answer: content is single-style synthetic:photo, so painting(content) (style 0) is
+        the right output; ignored when `target` is given.
+      target: the known answer itself (load_eval_batch's 'target', e.g. painting_k(C) for S in
+        style k); scores psnr/ssim against it.
+
+    With a known answer the result also holds its baselines (`known_answer_scores`).
     """
     generated = jnp.clip(jnp.asarray(generated, jnp.float32), -1.0, 1.0)
     out = jax.device_get(self._vgg_fn(self._vgg_variables, content, style, real, generated,
                                       jax.random.key(self._seed)))
     result: dict[str, float] = {}
-    if known_answer:
-      result.update(synthetic.known_answer_metrics(content, generated))
+    if target is None and known_answer and not self._warned_single_style:
+      self._warned_single_style = True
+      logging.warning("Evaluator: known_answer without a target scores against painting_0("
+                      "content), the single-style answer; pass target= (the eval batch's "
+                      "'target') for the multi-style benchmark and paired data.")
+    if target is not None or known_answer:
+      result.update(known_answer_scores(content, style, generated, target))
     for suffix in ("", "_identity"):
       for name in ("content_distance", "style_gram", "style_mean_std"):
         if name + suffix in out:
@@ -122,24 +172,43 @@ class Evaluator:
     result[f"kid{tag}{suffix}"] = metrics.kernel_distance(feats, feats_real, seed=self._seed)
 
 
+def render(setup, g_params, vgg_variables, batch: dict[str, np.ndarray], batch_size: int
+           ) -> dict[str, np.ndarray]:
+  """The generator's outputs for every image of `batch`, batch_size images per call (one
+  compiled function; the last, smaller chunk is padded so it reuses it)."""
+  fn = jax.jit(functools.partial(setup.family.generate, setup))
+  n = len(next(iter(batch.values())))
+  chunks = []
+  for start in range(0, n, batch_size):
+    chunk = {k: v[start:start + batch_size] for k, v in batch.items()}
+    m = len(next(iter(chunk.values())))
+    if m < batch_size and n > batch_size:
+      chunk = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - m, 0)])
+               for k, v in chunk.items()}
+    chunks.append(jax.tree.map(lambda x: np.asarray(x)[:m], fn(g_params, vgg_variables, chunk)))
+  return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
 def evaluate_run(workdir: str, *, step: int | None = None, num_images: int | None = None,
                  seed: int = 0, vgg_weights: str | None = None,
-                 inception_weights: str | None = None, inception_variant: str = "fid"
-                 ) -> dict[str, Any]:
+                 inception_weights: str | None = None, inception_variant: str = "fid",
+                 batch_size: int = 16) -> dict[str, Any]:
   """Evaluates workdir's latest (or given) checkpoint; returns the JSON-ready report.
 
   inception_variant: 'fid' for the pytorch-fid weights (pt_inception-2015-12-05, the standard
-  FID network), 'torchvision' for torchvision's ImageNet Inception-v3 weights.
+  FID network), 'torchvision' for torchvision's ImageNet Inception-v3 weights. The generator
+  renders batch_size images at a time.
   """
-  from ganstyle_jax import build, input_pipeline, steps  # pylint: disable=g-import-not-at-top
-  config, setup, state, step = build.restore_run(workdir, step)
+  if batch_size < 1:
+    raise UserError(f"--batch_size={batch_size}: use a positive number of images per call")
+  config, setup, state, step = checkpointing.restore_run(workdir, step)
   num_images = num_images or config.num_eval_images
   batch, splits = input_pipeline.load_eval_data(config, num_images)
   vgg_weights = vgg_weights or config.model.vgg.weights
   vgg_variables = vgg_lib.load_params(vgg_weights)
   g_params = state.ema_g_params if state.ema_g_params is not None else state.g_params
-  outputs = jax.jit(functools.partial(steps.generate, setup))(
-      g_params, vgg_variables if setup.name == "adain_gan" else None, batch)
+  outputs = render(setup, g_params, vgg_variables if setup.family.needs_vgg else None, batch,
+                   batch_size)
   inception = None
   if inception_weights:
     from ganstyle_jax.models import inception as inception_lib  # pylint: disable=g-import-not-at-top
@@ -147,9 +216,9 @@ def evaluate_run(workdir: str, *, step: int | None = None, num_images: int | Non
       raise UserError(f"unknown inception_variant {inception_variant!r}; use fid or torchvision")
     inception = (inception_lib.InceptionV3(fid_variant=inception_variant == "fid"),
                  inception_lib.load_params(inception_weights))
-  views = model_views(setup.name, batch, outputs)
-  values = Evaluator(vgg_variables, seed=seed, inception=inception)(
-      **views, known_answer="target" in batch)
+  views = dict(setup.family.eval_views(batch, outputs))
+  views.setdefault("target", batch.get("target"))
+  values = Evaluator(vgg_variables, seed=seed, inception=inception)(**views)
   return {
       "workdir": os.path.abspath(workdir),
       "model": setup.name,
@@ -173,12 +242,12 @@ def main(argv):
   f = flags.FLAGS
   report = evaluate_run(f.workdir, step=f.step, num_images=f.num_images, seed=f.seed,
                         vgg_weights=f.vgg_weights, inception_weights=f.inception_weights,
-                        inception_variant=f.inception_variant)
+                        inception_variant=f.inception_variant, batch_size=f.batch_size)
   text = json.dumps(report, indent=2, sort_keys=True)
   if f.out:
-    os.makedirs(os.path.dirname(os.path.abspath(f.out)), exist_ok=True)
-    with open(f.out, "w") as fh:
-      fh.write(text + "\n")
+    out = paths.absolute(f.out)
+    paths.makedirs(os.path.dirname(out))
+    paths.write_text(out, text + "\n")
   print(text)
 
 
@@ -189,6 +258,7 @@ def run():
   flags.DEFINE_string("out", None, "Also write the JSON report to this file.")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
   flags.DEFINE_integer("num_images", None, "Held-out images (default: config num_eval_images).")
+  flags.DEFINE_integer("batch_size", 16, "Images the generator renders per call.")
   flags.DEFINE_integer("seed", 0, "Seed of SWD's patches and directions and KID's subsets.")
   flags.DEFINE_string("vgg_weights", None, "VGG19 weights for the metrics (default: the run's).")
   flags.DEFINE_string("inception_weights", None,

@@ -5,7 +5,9 @@ Multi-process (one process per host): --coordinator_address, --num_processes, --
 --distributed (see ganstyle_jax/distributed.py and the README).
 All logic lives in train.train_and_evaluate, importable from tests and notebooks.
 """
+import os
 import sys
+import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -36,10 +38,44 @@ def main(argv):
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:
+    print("error: aborted by a second Ctrl-C, without saving; the next start resumes from the "
+          "last checkpoint", file=sys.stderr)
+    sys.exit(130)
+
+
+def _config_path(argv) -> str | None:
+  """The file of --config=FILE[:ARGS] in argv."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      value = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      value = argv[i + 1]
+    else:
+      continue
+    return os.path.abspath(value.split(":", 1)[0])
+  return None
+
+
+def config_file_error(e: BaseException, config_path: str | None) -> str | None:
+  """'FILE, line N: Error: message' when the config file itself raised `e` (its syntax or its
+  code), else None."""
+  if config_path is None:
+    return None
+  if isinstance(e, SyntaxError):
+    if e.filename and os.path.abspath(e.filename) == config_path:
+      return f"{e.filename}, line {e.lineno}: {type(e).__name__}: {e.msg}"
+    return None
+  frames = [f for f in traceback.extract_tb(e.__traceback__)
+            if os.path.abspath(f.filename) == config_path]
+  if not frames:
+    return None
+  return f"{frames[-1].filename}, line {frames[-1].lineno}: {type(e).__name__}: {e}"
 
 
 def parse_flags(argv):
-  """absl flag parsing, with config errors (unknown key, bad value, missing file) as one line."""
+  """absl flag parsing, with config errors (unknown key, bad value, missing file, a config file
+  that fails to import) as one line."""
   try:
     argv = FLAGS(argv)
     FLAGS.config.keys()   # the config file is loaded lazily: load it here, inside the try
@@ -47,9 +83,14 @@ def parse_flags(argv):
   except flags.Error as e:
     sys.exit(f"error: {e}\nusage: python -m ganstyle_jax.main --config=FILE --workdir=DIR "
              "[--config.KEY=VALUE ...]")
-  except (AttributeError, KeyError, TypeError, ValueError, OSError) as e:
-    msg = " ".join(str(e).strip("'\"").replace("\\n", "\n").replace("\\'", "'").split())
-    sys.exit(f"error: bad --config or --config.KEY override: {msg}")
+  except Exception as e:  # pylint: disable=broad-except
+    where = config_file_error(e, _config_path(argv))
+    if where:
+      sys.exit(f"error: the config file failed to load: {where}")
+    if isinstance(e, (AttributeError, KeyError, TypeError, ValueError, OSError)):
+      msg = " ".join(str(e).strip("'\"").replace("\\n", "\n").replace("\\'", "'").split())
+      sys.exit(f"error: bad --config or --config.KEY override: {msg}")
+    raise
 
 
 def run():

@@ -10,15 +10,23 @@ Both donate the state buffers. `prepare_batch` puts a host batch into the layout
 from __future__ import annotations
 
 import functools
-from typing import Callable
+import queue
+import threading
+from typing import Any, Callable, Protocol
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
 
 from ganstyle_jax.errors import UserError
 
 AXIS = "batch"
+
+
+def mesh(devices) -> jax.sharding.Mesh:
+  """A 1-D mesh (AXIS,) over `devices`; the compiler shards intermediates (Auto axis)."""
+  return jax.make_mesh((len(devices),), (AXIS,), (jax.sharding.AxisType.Auto,),
+                       devices=list(devices))
 
 
 class ParallelStep:
@@ -31,16 +39,18 @@ class ParallelStep:
     self.mode = mode
     self.devices = list(devices if devices is not None else jax.devices())
     self.local_devices = [d for d in self.devices if d.process_index == jax.process_index()]
-    self.local_mesh = Mesh(np.asarray(self.local_devices), (AXIS,))
+    self.local_mesh = mesh(self.local_devices)
     if mode == "pmap":
+      # pmap's device order is the local mesh's, so prepare_batch's shards need no moving.
       self._fn = jax.pmap(functools.partial(body, axis_name=AXIS), axis_name=AXIS,
                           in_axes=(None, 0, None, None), out_axes=None,
-                          devices=self.local_devices if jax.process_count() == 1 else None,
+                          devices=(list(self.local_mesh.devices.flat)
+                                   if jax.process_count() == 1 else None),
                           donate_argnums=(0,))
     elif mode == "jit":
-      self.mesh = Mesh(np.asarray(self.devices), (AXIS,))
-      self.replicated = NamedSharding(self.mesh, P())
-      self.batch_sharding = NamedSharding(self.mesh, P(AXIS))
+      self.mesh = mesh(self.devices)
+      self.replicated = NamedSharding(self.mesh, jax.P())
+      self.batch_sharding = NamedSharding(self.mesh, jax.P(AXIS))
       self._fn = jax.jit(functools.partial(body, axis_name=None),
                          in_shardings=(self.replicated, self.batch_sharding, self.replicated,
                                        self.replicated),
@@ -57,7 +67,7 @@ class ParallelStep:
         raise UserError(f"batch '{k}' of {v.shape[0]} images does not split over {n} local "
                         "devices; make data.global_batch_size a multiple of the device count")
     if self.mode == "pmap":
-      sharding = NamedSharding(self.local_mesh, P(AXIS))
+      sharding = NamedSharding(self.local_mesh, jax.P(AXIS))
       return jax.tree.map(
           lambda x: jax.device_put(x.reshape(n, -1, *x.shape[1:]), sharding), batch)
     return jax.tree.map(
@@ -65,9 +75,9 @@ class ParallelStep:
 
   def place_replicated(self, tree):
     """Puts a host/device pytree (state, VGG variables, key) where the step wants it."""
-    mesh = self.local_mesh if self.mode == "pmap" else self.mesh
+    target = self.local_mesh if self.mode == "pmap" else self.mesh
     # Same sharding as the step's outputs, so step 2 reuses step 1's compilation.
-    sharding = NamedSharding(mesh, P())
+    sharding = NamedSharding(target, jax.P())
     if jax.process_count() == 1:
       return jax.device_put(tree, sharding)
 
@@ -87,3 +97,68 @@ class ParallelStep:
 def make_step(body: Callable, mode: str, devices=None) -> ParallelStep:
   """Wraps a step body `body(state, batch, vgg, key, *, axis_name)` for `mode`."""
   return ParallelStep(body, mode, devices)
+
+
+class PositionedIterator(Protocol):
+  """Host batches with a resumable position (input_pipeline's TrainIterator)."""
+
+  def __next__(self) -> dict[str, np.ndarray]: ...
+
+  def get_state(self) -> dict[str, Any]: ...
+
+
+class DevicePrefetcher:
+  """Reads, decodes and transfers the next `size` batches in a background thread.
+
+  `put` turns a host batch into device arrays (e.g. `ParallelStep.prepare_batch`). Each item is
+  `(device_batch, data_state)`, where data_state is the iterator's position right after that
+  batch: a checkpoint saved after training on it resumes with the batch that follows, however
+  far ahead the thread has read. Errors in the thread (e.g. a source with no readable image)
+  are raised by `next()`. size=0 reads synchronously in the caller's thread.
+  """
+
+  def __init__(self, iterator: PositionedIterator, put: Callable[[dict[str, np.ndarray]], Any],
+               size: int = 2):
+    self._iterator, self._put = iterator, put
+    self._queue: queue.Queue = queue.Queue(maxsize=max(size, 1))
+    self._stop = threading.Event()
+    self._thread = None
+    if size > 0:
+      self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
+      self._thread.start()
+
+  def _produce(self) -> tuple[Any, dict[str, Any]]:
+    batch = self._put(next(self._iterator))
+    return batch, self._iterator.get_state()
+
+  def _run(self) -> None:
+    while not self._stop.is_set():
+      try:
+        item = (self._produce(), None)
+      except BaseException as e:  # handed to the consumer, which re-raises it
+        item = (None, e)
+      while not self._stop.is_set():
+        try:
+          self._queue.put(item, timeout=0.1)
+          break
+        except queue.Full:
+          continue
+      if item[1] is not None:
+        return
+
+  def __iter__(self) -> DevicePrefetcher:
+    return self
+
+  def __next__(self) -> tuple[Any, dict[str, Any]]:
+    if self._thread is None:
+      return self._produce()
+    item, error = self._queue.get()
+    if error is not None:
+      raise error
+    return item
+
+  def close(self) -> None:
+    """Stops the thread; batches read ahead are dropped (the saved position excludes them)."""
+    self._stop.set()
+    if self._thread is not None:
+      self._thread.join()

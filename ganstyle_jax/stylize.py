@@ -2,7 +2,8 @@
 
   python -m ganstyle_jax.stylize --workdir=DIR --content=FILE|DIR --style=FILE[,FILE...] \\
       --out=FILE|DIR [--style_weights=W,...] [--alpha=A] [--preserve_color] [--mask=FILE] \\
-      [--max_size=N] [--tile=N] [--direction=AtoB|BtoA] [--method=generator|optimize]
+      [--max_size=N] [--tile=N] [--memory_limit_gb=G] [--direction=AtoB|BtoA] \\
+      [--method=generator|optimize]
 
 Inside, images are float32 NHWC in [-1, 1]; uint8 HWC RGB at the boundary. AdaIN transfer is
 split into encode -> statistics -> decode, so that
@@ -12,55 +13,51 @@ split into encode -> statistics -> decode, so that
   tiles agree, and overlapping tiles are blended with linear ramps (no visible seams).
 --preserve_color keeps the content's colours by luminance-only transfer: the output's luma (Y
 of YCbCr) with the content's chroma (Gatys et al. 2016, "Preserving colour").
+G(x) families (cyclegan) tile too, each tile translated on its own and blended the same way.
+Memory guard: an image that would not fit (XLA's estimate) is tiled automatically, or refused
+with one line naming --tile/--max_size (--memory_limit_gb sets the limit). Folder mode skips
+unreadable images, lists them at the end (exit status 1) and never writes two images to one
+output name.
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
 import pathlib
+import sys
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from ganstyle_jax import build, losses
+from ganstyle_jax import build, checkpointing, gatys
+from ganstyle_jax.config_base import base_config
+from ganstyle_jax.data.decode import IMAGE_EXTENSIONS, BadImageError, decode
 from ganstyle_jax.errors import UserError, run_cli
-from ganstyle_jax.images import to_float, to_uint8
+from ganstyle_jax.images import limit_size, to_float, to_uint8
 from ganstyle_jax.models import generators
 from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import vgg as vgg_lib
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
 # ----------------------------------------------------------------------------- image I/O
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-  """uint8 HWC RGB from any image file (EXIF orientation applied); UserError if unreadable."""
+def read_image(path: str | os.PathLike,
+               max_pixels: int = base_config().data.max_image_pixels) -> np.ndarray:
+  """uint8 HWC sRGB from an image file, decoded as training decodes (data/decode.py).
+
+  Raises:
+    UserError: one line naming the file and what is wrong with it.
+  """
   try:
-    with Image.open(path) as im:
-      im = ImageOps.exif_transpose(im)
-      if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        im = Image.fromarray((np.asarray(im, np.float64) / 257).clip(0, 255).astype(np.uint8))
-      return np.asarray(im.convert("RGB"))
-  except FileNotFoundError:
-    raise UserError(f"{path}: no such image file") from None
-  except (OSError, ValueError, Image.DecompressionBombError) as e:
-    raise UserError(f"{path}: cannot read the image ({e}); is it a complete image file?") from None
-
-
-def limit_size(img: np.ndarray, max_size: int | None) -> np.ndarray:
-  """Downscales so the long side is at most max_size (aspect ratio kept)."""
-  if not max_size or max(img.shape[:2]) <= max_size:
-    return img
-  h, w = img.shape[:2]
-  s = max_size / max(h, w)
-  size = (max(1, round(w * s)), max(1, round(h * s)))
-  return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+    return decode(path, max_pixels=max_pixels)
+  except BadImageError as e:
+    raise UserError(f"{path}: cannot read the image: {e}") from None
 
 
 def pad_to_multiple(x: np.ndarray, m: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -105,6 +102,41 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
   return [round(i * (size - tile) / (n - 1)) for i in range(n)]
 
 
+def tile_layout(h: int, w: int, tile: int, multiple: int
+                ) -> tuple[int, list[int], list[int], int, int]:
+  """(overlap, row starts, column starts, tile height, tile width) of an h x w image in tiles of
+  about `tile` px, every offset and size a multiple of `multiple` (the network's stride)."""
+  tile = max(multiple * 4, tile - tile % multiple)
+  overlap = max(multiple * 3, (tile // 3) - (tile // 3) % multiple)
+  ys = [y - y % multiple for y in tile_starts(h, tile, overlap)]
+  xs = [x - x % multiple for x in tile_starts(w, tile, overlap)]
+  return overlap, ys, xs, min(tile, h), min(tile, w)
+
+
+def blend_weights(y: int, x: int, th: int, tw: int, h: int, w: int, overlap: int) -> np.ndarray:
+  """[1, th, tw, 1] feathered weights of the tile at (y, x) of an h x w image."""
+  wy = feather(th, overlap, y == 0, y + th >= h)
+  wx = feather(tw, overlap, x == 0, x + tw >= w)
+  return (wy[:, None] * wx[None, :])[None, :, :, None]
+
+
+def available_memory() -> int:
+  """Bytes free on the first local device (accelerators), else the host's available RAM."""
+  stats = jax.local_devices()[0].memory_stats()
+  if stats and "bytes_limit" in stats:
+    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+  try:
+    with open("/proc/meminfo") as f:
+      info = dict(line.split(":", 1) for line in f)
+    return int(info["MemAvailable"].split()[0]) * 1024
+  except (OSError, KeyError, ValueError):
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _gb(n: float) -> str:
+  return f"{n / 2**30:.2f} GB"
+
+
 # ----------------------------------------------------------------------------- the stylizer
 
 
@@ -112,25 +144,34 @@ class Stylizer:
   """A trained generator with the controls of the stylize CLI; uint8 HWC in and out.
 
   Build it with `ganstyle_jax.load(workdir)`. Compiled functions are cached by input shape.
+  Memory guard: an image whose estimated peak memory (see `memory_needed`) is above
+  `memory_limit` bytes (default: MEMORY_FRACTION of the free device memory) is tiled
+  automatically, or refused with one line naming --tile and --max_size.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict, g_params, vgg_variables, step: int = 0):
+  MEMORY_FRACTION = 0.8
+  MIN_AUTO_TILE = 64
+
+  def __init__(self, config: ml_collections.ConfigDict, g_params, vgg_variables, step: int = 0,
+               memory_limit: int | None = None):
     self.config = config
+    self.memory_limit = memory_limit
+    self._per_pixel: float | None = None
     self.setup = build.build_setup(config)
+    self.family = self.setup.family
     self.name = self.setup.name
     self.g_params = g_params
     self.vgg_variables = vgg_variables
     self.step = step
+    self.multiple = self.family.size_multiple(self.setup)
     g = self.setup.generator
-    if self.name == "adain_gan":
+    if self.family.style_conditioned:
       self.variables = generators.assemble_variables(vgg_variables, g_params)
-      self.multiple = 2 ** sum(n.startswith("pool") for n in vgg_lib.LAYER_ORDER[
-          :vgg_lib.LAYER_ORDER.index(g.encoder_layer)])
       self._encode = jax.jit(lambda v, x: g.apply(v, x, method=g.encode)[g.encoder_layer])
       self._decode = jax.jit(lambda v, t: g.apply(v, t, method=g.decode))
     else:
-      self.multiple = 4
-      self._translate = jax.jit(g.apply)
+      self._translate = jax.jit(functools.partial(self.family.translate, self.setup),
+                                static_argnums=2)
 
   # --- adain_gan pieces -------------------------------------------------------------------
 
@@ -140,6 +181,11 @@ class Stylizer:
     stats = []
     for s in styles:
       x, _ = pad_to_multiple(to_float(limit_size(s, max_size)), self.multiple)
+      need, limit = self.memory_needed(*x.shape[1:3]), self._limit()
+      if need > limit:   # a style image is encoded whole: its statistics are global
+        fit = int(max(x.shape[1:3]) * math.sqrt(limit / need))
+        raise UserError(f"a {x.shape[2]}x{x.shape[1]} style image needs about {_gb(need)}, over "
+                        f"the {_gb(limit)} available; use --max_size={fit} or less")
       stats.append(L.channel_stats(self._encode(self.variables, x)))
     if weights is None:
       return stats
@@ -171,12 +217,7 @@ class Stylizer:
       f_c = self._encode(self.variables, x)
       t = self._target(f_c, L.channel_stats(f_c), s_stats, alpha, mask)
       return np.asarray(self._decode(self.variables, t))
-    tile = max(self.multiple * 4, tile - tile % self.multiple)
-    overlap = max(self.multiple * 3, (tile // 3) - (tile // 3) % self.multiple)
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
-    ys = [y - y % self.multiple for y in ys]
-    xs = [x0 - x0 % self.multiple for x0 in xs]
-    th, tw = min(tile, h), min(tile, w)
+    overlap, ys, xs, th, tw = tile_layout(h, w, tile, self.multiple)
     # Pass 1: global content statistics from each tile's features, weighted by the blending
     # weights normalised per position, so every feature position of the image counts once.
     f = self.multiple
@@ -207,12 +248,86 @@ class Stylizer:
         f_c = self._encode(self.variables, crop)
         m = None if mask is None else mask[y:y + th, x0:x0 + tw]
         o = np.asarray(self._decode(self.variables, self._target(f_c, c_stats, s_stats, alpha, m)))
-        wy = feather(th, overlap, y == 0, y + th >= h)
-        wx = feather(tw, overlap, x0 == 0, x0 + tw >= w)
-        wgt = (wy[:, None] * wx[None, :])[None, :, :, None]
+        wgt = blend_weights(y, x0, th, tw, h, w, overlap)
         out[:, y:y + th, x0:x0 + tw] += o * wgt
         norm[:, y:y + th, x0:x0 + tw] += wgt
     return out / norm
+
+  # --- G(x) families ----------------------------------------------------------------------
+
+  def _translate_tiled(self, x: np.ndarray, direction: str, tile: int | None) -> np.ndarray:
+    """G(x) on [1, H, W, 3], whole or in overlapping tiles blended with linear ramps.
+
+    Each tile is translated on its own (normalisation statistics are the tile's), so tiles
+    of very different content can differ slightly in tone; the ramps hide the seams.
+    """
+    h, w = x.shape[1:3]
+    if not tile or (h <= tile and w <= tile):
+      return np.asarray(self._translate(self.g_params, x, direction))
+    overlap, ys, xs, th, tw = tile_layout(h, w, tile, self.multiple)
+    out = np.zeros(x.shape, np.float32)
+    norm = np.zeros((1, h, w, 1), np.float32)
+    for y in ys:
+      for x0 in xs:
+        o = np.asarray(self._translate(self.g_params, x[:, y:y + th, x0:x0 + tw], direction))
+        wgt = blend_weights(y, x0, th, tw, h, w, overlap)
+        out[:, y:y + th, x0:x0 + tw] += o * wgt
+        norm[:, y:y + th, x0:x0 + tw] += wgt
+    return out / norm
+
+  # --- memory guard -----------------------------------------------------------------------
+
+  def _bytes_per_pixel(self) -> float:
+    """Peak bytes per input pixel of one pass, from XLA's memory analysis of the compiled
+    networks at a reference size (activations grow linearly with the pixel count)."""
+    if self._per_pixel is None:
+      s = max(self.multiple * 8, 128 - 128 % self.multiple)
+      x = jax.ShapeDtypeStruct((1, s, s, 3), jnp.float32)
+      if self.family.style_conditioned:
+        f_c = jax.eval_shape(self._encode, self.variables, x)
+        compiled = [self._encode.lower(self.variables, x), self._decode.lower(self.variables, f_c)]
+      else:
+        compiled = [self._translate.lower(self.g_params, x, self.family.directions[0])]
+      peak = 0
+      for lowered in compiled:
+        m = lowered.compile().memory_analysis()
+        peak = max(peak, m.temp_size_in_bytes + m.output_size_in_bytes + 4 * 3 * s * s)
+      self._per_pixel = peak / (s * s)
+    return self._per_pixel
+
+  def memory_needed(self, h: int, w: int) -> int:
+    """Estimated peak memory in bytes of one untiled pass over an h x w image."""
+    return int(self._bytes_per_pixel() * h * w)
+
+  def _limit(self) -> int:
+    return self.memory_limit or int(self.MEMORY_FRACTION * available_memory())
+
+  def plan_tile(self, h: int, w: int, tile: int | None) -> int | None:
+    """The tile size to use for an h x w (padded) image: `tile`, or None if the whole image
+    fits in memory, or the largest square tile that fits.
+
+    Raises:
+      UserError: not even a small tile (or the given --tile) fits; names --tile/--max_size.
+    """
+    limit = self._limit()
+    if tile:
+      need = self.memory_needed(min(tile, h), min(tile, w))
+      if need > limit:
+        raise UserError(f"--tile={tile} needs about {_gb(need)}, over the {_gb(limit)} "
+                        "available; use a smaller --tile")
+      return tile
+    need = self.memory_needed(h, w)
+    if need <= limit:
+      return None
+    side = int(math.sqrt(limit / self._bytes_per_pixel()))
+    if side < self.MIN_AUTO_TILE:
+      fit = int(max(h, w) * math.sqrt(limit / need))
+      raise UserError(f"a {w}x{h} image needs about {_gb(need)}, over the {_gb(limit)} "
+                      f"available, and tiles would be too small; use --max_size={fit} or less")
+    from absl import logging  # pylint: disable=g-import-not-at-top
+    logging.warning("A %dx%d image needs about %s, over the %s available: stylizing in tiles "
+                    "of %d px (choose with --tile).", w, h, _gb(need), _gb(limit), side)
+    return side
 
   # --- public -----------------------------------------------------------------------------
 
@@ -225,28 +340,29 @@ class Stylizer:
 
     Args:
       content: uint8 HWC RGB.
-      style: adain_gan: one uint8 HWC style image or a list of them (ignored by cyclegan).
+      style: adain_gan: one uint8 HWC style image or a list of them (G(x) families take none).
       alpha: content-style trade-off in [0, 1] (adain_gan).
       style_weights: mixing weights, one per style (normalised to sum 1).
       preserve_color: keep the content's colours (luminance-only transfer).
       mask: float HW in [0, 1] (or uint8), two styles: 1 selects the first; resized to the
         content (with a warning) if its size differs.
       max_size: cap on the long side of content and styles (downscaled, aspect kept).
-      tile: process in overlapping tiles of this size (for images too large for memory).
-      direction: cyclegan: 'AtoB' (G) or 'BtoA' (F).
+      tile: process in overlapping tiles of this size (for images too large for memory);
+        None: tiles only if the image would not fit in memory (see `plan_tile`).
+      direction: G(x) families (cyclegan): 'AtoB' (G) or 'BtoA' (F).
     Returns:
       uint8 HWC RGB of the (possibly max_size-capped) content's size.
     """
     content = limit_size(np.asarray(content, np.uint8), max_size)
     x, (h, w) = pad_to_multiple(to_float(content), self.multiple)
-    if self.name == "cyclegan":
+    if not self.family.style_conditioned:
       if style is not None or mask is not None or style_weights is not None or alpha != 1.0:
-        raise UserError("a cyclegan checkpoint translates between its two domains: --style, "
-                        "--style_weights, --alpha and --mask apply to adain_gan only")
-      if direction not in ("AtoB", "BtoA"):
-        raise UserError(f"--direction={direction!r}: use AtoB or BtoA")
-      params = self.g_params["G" if direction == "AtoB" else "F"]
-      out = np.asarray(self._translate(params, x))
+        raise UserError(f"a {self.name} checkpoint translates between its two domains: --style, "
+                        "--style_weights, --alpha and --mask apply to style-conditioned models "
+                        "(adain_gan) only")
+      if direction not in self.family.directions:
+        raise UserError(f"--direction={direction!r}: use one of {self.family.directions}")
+      out = self._translate_tiled(x, direction, self.plan_tile(*x.shape[1:3], tile))
     else:
       if style is None:
         raise UserError("adain_gan needs a style image (--style=FILE)")
@@ -261,6 +377,7 @@ class Stylizer:
         s_stats = self.style_stats(styles, None, max_size)
       else:
         s_stats = self.style_stats(styles, style_weights if len(styles) > 1 else None, max_size)
+      tile = self.plan_tile(*x.shape[1:3], tile)
       out = self._stylize_adain(x, s_stats, float(alpha), mask, tile)
     result = to_uint8(out[0, :h, :w])
     return keep_content_color(result, content) if preserve_color else result
@@ -280,61 +397,14 @@ class Stylizer:
 
 
 def load(workdir: str | os.PathLike, step: int | None = None) -> Stylizer:
-  """The Stylizer of workdir's latest (or given) checkpoint, with the config it was trained on.
-
-  Uses the EMA generator params when the run kept them.
+  """The Stylizer of workdir's newest readable (or given) checkpoint, with the config saved in
+  that checkpoint. Uses the EMA generator params when the run kept them. Reads only.
   """
-  config, setup, state, step = build.restore_run(workdir, step)
+  config, setup, state, step = checkpointing.restore_run(workdir, step)
   g_params = state.ema_g_params if state.ema_g_params is not None else state.g_params
   vgg_variables = (vgg_lib.load_params(config.model.vgg.weights)
-                   if setup.name == "adain_gan" else None)
+                   if setup.family.needs_vgg else None)
   return Stylizer(config, g_params, vgg_variables, step)
-
-
-# ----------------------------------------------------------------------------- optimisation
-
-
-def optimize(content: np.ndarray, style: np.ndarray, vgg_variables, *, steps: int = 200,
-             lr: float = 0.02, w_style: float = 1e3, optimizer: str = "adam",
-             max_size: int | None = None) -> np.ndarray:
-  """Gatys et al. 2016: optimise the image itself for VGG content + Gram style losses.
-
-  Content loss on relu4_1 against the content image; Gram style loss on relu1_1..relu5_1
-  against the style image; starts from the content image. optimizer: 'adam' or 'lbfgs'.
-  """
-  import optax
-  content = limit_size(np.asarray(content, np.uint8), max_size)
-  style = limit_size(np.asarray(style, np.uint8), max_size)
-  c, s = jnp.asarray(to_float(content)), jnp.asarray(to_float(style))
-  style_layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-  feats = lambda x: vgg_lib.features(vgg_variables, x, style_layers)
-  c_feats, s_feats = feats(c), feats(s)
-
-  def loss_fn(x):
-    f = feats(x)
-    return (losses.mse(f["relu4_1"], c_feats["relu4_1"])
-            + w_style * losses.gram_style_loss(f, s_feats, style_layers))
-
-  if optimizer == "lbfgs":
-    tx = optax.lbfgs()
-    # L-BFGS' line search already evaluated the loss at the new point: reuse it.
-    value_and_grad = optax.value_and_grad_from_state(loss_fn)
-  elif optimizer == "adam":
-    tx = optax.adam(lr)
-    value_and_grad = lambda x, state: jax.value_and_grad(loss_fn)(x)
-  else:
-    raise UserError(f"--optimizer={optimizer!r}: use adam or lbfgs")
-
-  @jax.jit
-  def step(x, opt_state):
-    value, grad = value_and_grad(x, state=opt_state)
-    updates, opt_state = tx.update(grad, opt_state, x, value=value, grad=grad, value_fn=loss_fn)
-    return jnp.clip(optax.apply_updates(x, updates), -1, 1), opt_state
-
-  x, opt_state = c, tx.init(c)
-  for _ in range(steps):
-    x, opt_state = step(x, opt_state)
-  return to_uint8(x[0])
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -342,7 +412,8 @@ def optimize(content: np.ndarray, style: np.ndarray, vgg_variables, *, steps: in
 
 def _images_in(path: pathlib.Path) -> list[pathlib.Path]:
   if path.is_dir():
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = sorted(p for p in path.rglob("*")
+                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
       raise UserError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
     return files
@@ -351,43 +422,75 @@ def _images_in(path: pathlib.Path) -> list[pathlib.Path]:
   return [path]
 
 
+def output_names(contents: list[pathlib.Path], root: pathlib.Path, out: pathlib.Path,
+                 tag: str) -> list[pathlib.Path]:
+  """Distinct output files for a folder's images: out/<subfolder>/<stem>__<tag>.png, mirroring
+  the content folder (a/x.jpg and b/x.jpg do not meet); same stems in one folder (x.jpg,
+  x.png) keep their extension in the name, then get a number."""
+  names, used = [], set()
+  for path in contents:
+    rel = path.relative_to(root) if root.is_dir() else pathlib.Path(path.name)
+    stem, ext = rel.stem, rel.suffix.lstrip(".")
+    tries = itertools.chain([f"{stem}__{tag}.png", f"{stem}_{ext}__{tag}.png"],
+                            (f"{stem}_{ext}_{n}__{tag}.png" for n in itertools.count(2)))
+    target = next(out / rel.parent / t for t in tries if out / rel.parent / t not in used)
+    used.add(target)
+    names.append(target)
+  return names
+
+
 def main(argv):
   from absl import flags
   from tqdm import tqdm
   F = flags.FLAGS
   del argv
-  contents = _images_in(pathlib.Path(F.content))
+  root = pathlib.Path(F.content)
+  contents = _images_in(root)
   style_paths = [pathlib.Path(p) for p in F.style.split(",")] if F.style else []
   styles = [read_image(p) for p in style_paths]
   weights = [float(w) for w in F.style_weights.split(",")] if F.style_weights else None
   mask = read_image(F.mask) if F.mask else None
   out = pathlib.Path(F.out)
   to_dir = len(contents) > 1 or out.suffix.lower() not in IMAGE_EXTENSIONS
+  if F.memory_limit_gb is not None and F.memory_limit_gb <= 0:
+    raise UserError(f"--memory_limit_gb={F.memory_limit_gb}: use a number > 0")
   if F.method == "optimize":
     if len(styles) != 1:
       raise UserError("--method=optimize takes exactly one --style image")
     vgg_variables = vgg_lib.load_params(F.vgg_weights)
-    run = lambda img: optimize(img, styles[0], vgg_variables, steps=F.steps, lr=F.lr,
-                               optimizer=F.optimizer, max_size=F.max_size)
+    run = lambda img: gatys.optimize(img, styles[0], vgg_variables, steps=F.steps, lr=F.lr,
+                                     optimizer=F.optimizer, max_size=F.max_size)
   elif F.method == "generator":
     if not F.workdir:
       raise UserError("--workdir is required for --method=generator (or use --method=optimize)")
     stylizer = load(F.workdir)
+    if F.memory_limit_gb is not None:
+      stylizer.memory_limit = int(F.memory_limit_gb * 2**30)
     run = lambda img: stylizer.stylize(
         img, (styles if len(styles) > 1 else styles[0]) if styles else None, F.alpha,
         style_weights=weights, preserve_color=F.preserve_color, mask=mask,
         max_size=F.max_size, tile=F.tile, direction=F.direction)
   else:
     raise UserError(f"--method={F.method!r}: use generator or optimize")
-  if to_dir:
-    out.mkdir(parents=True, exist_ok=True)
   style_tag = "+".join(p.stem for p in style_paths) or F.direction
-  for path in tqdm(contents, disable=len(contents) == 1, desc="stylize"):
-    result = run(read_image(path))
-    target = out / f"{path.stem}__{style_tag}.png" if to_dir else out
+  targets = output_names(contents, root, out, style_tag) if to_dir else [out]
+  skipped = []
+  for path, target in tqdm(list(zip(contents, targets)), disable=len(contents) == 1,
+                           desc="stylize"):
+    try:
+      result = run(read_image(path))
+    except UserError as e:
+      if not to_dir:
+        raise
+      skipped.append(str(e) if str(e).startswith(str(path)) else f"{path}: {e}")
+      continue
     target.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result).save(target)
     print(f"wrote {target}")
+  if skipped:
+    print(f"skipped {len(skipped)} of {len(contents)} images:", *skipped, sep="\n  ",
+          file=sys.stderr)
+    sys.exit(1)
 
 
 def run():
@@ -396,14 +499,18 @@ def run():
   flags.DEFINE_string("workdir", None, "Training workdir (its latest checkpoint is used).")
   flags.DEFINE_string("content", None, "Content image or folder of images.", required=True)
   flags.DEFINE_string("style", None, "Style image(s), comma-separated (adain_gan).")
-  flags.DEFINE_string("out", None, "Output file, or folder (names content__style.png).",
+  flags.DEFINE_string("out", None, "Output file, or folder (names <stem>__<style>.png, "
+                      "mirroring the content folder's subfolders).",
                       required=True)
   flags.DEFINE_string("style_weights", None, "Mixing weights, one per style, e.g. 0.7,0.3.")
   flags.DEFINE_float("alpha", 1.0, "Content-style trade-off in [0, 1].")
   flags.DEFINE_bool("preserve_color", False, "Keep the content's colours (luminance transfer).")
   flags.DEFINE_string("mask", None, "Mask image splitting two styles (white: first style).")
   flags.DEFINE_integer("max_size", None, "Cap on the long side of content and style images.")
-  flags.DEFINE_integer("tile", None, "Process in overlapping tiles of this size.")
+  flags.DEFINE_integer("tile", None, "Process in overlapping tiles of this size (default: "
+                       "only when the image would not fit in memory).")
+  flags.DEFINE_float("memory_limit_gb", None, "Memory the stylizer may use; above it, images "
+                     "are tiled (default: 80% of the free device memory).")
   flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"], "cyclegan: which generator.")
   flags.DEFINE_enum("method", "generator", ["generator", "optimize"],
                     "generator: a trained checkpoint; optimize: Gatys et al. (no checkpoint).")

@@ -1,8 +1,10 @@
 """The host loop: `train_and_evaluate(config, workdir)` wires data, steps, logging and checkpoints.
 
-Everything device-side lives in steps.py (pure step bodies) and parallel.py (pmap / jit
-wrappers). This file owns the host: the input iterator, the loop, metric writers, sample
-grids, evaluation, checkpoints (with resume), preemption (SIGTERM) and divergence checks.
+Everything device-side lives in families/ (the step bodies of each model family), steps.py
+(their shared pieces) and parallel.py (pmap / jit wrappers). This file owns the host: the
+config checks, the workdir lock, the input iterator, the loop, metric writers, sample grids,
+evaluation, checkpoints (resume, fall-back past unreadable ones, failed saves), stop signals
+(SIGTERM, SIGINT, SIGHUP) and divergence checks. Workdir I/O goes through paths.py (gs://).
 """
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ import jax
 from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
-from PIL import Image
 
-from ganstyle_jax import build, checkpointing, input_pipeline, parallel, steps
+from ganstyle_jax import build, checkpointing, config_check, families, input_pipeline, parallel
 from ganstyle_jax import evaluate as evaluate_lib
+from ganstyle_jax import paths
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.images import to_uint8
 from ganstyle_jax.models import vgg as vgg_lib
@@ -35,14 +37,36 @@ class NonFiniteLossError(UserError):
 
 def load_vgg(config: ml_collections.ConfigDict):
   """The frozen VGG19 variables: adain_gan's losses, and every model's evaluation metrics."""
-  if config.model.name != "adain_gan" and config.eval_every_steps <= 0:
+  if not families.get(config.model.name).needs_vgg and config.eval_every_steps <= 0:
     return None
   return vgg_lib.load_params(config.model.vgg.weights)
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  paths.write_text(paths.join(workdir, "config.json"),
+                   config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def log_config_changes(saved: dict | None, config: ml_collections.ConfigDict, step: int) -> None:
+  """Logs, in one block, the keys in which `config` differs from the checkpoint's config."""
+  if saved is None:
+    return
+  old, new = _flat(saved), _flat(json.loads(config.to_json_best_effort()))
+  changed = [f"  {k}: {old.get(k, '(absent)')!r} -> {new.get(k, '(absent)')!r}"
+             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+  if changed:
+    logging.warning("Resuming step %d with %d config key(s) changed from the checkpoint's "
+                    "config:\n%s", step, len(changed), "\n".join(changed))
 
 
 def sample_grid(columns: list[np.ndarray]) -> np.ndarray:
@@ -58,16 +82,6 @@ def sample_grid(columns: list[np.ndarray]) -> np.ndarray:
   return grid
 
 
-def grid_columns(name: str, batch: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
-                 n: int) -> list[np.ndarray]:
-  """adain_gan: content | style | output; cyclegan: A | G(A) | B | F(B)."""
-  if name == "adain_gan":
-    cols = [batch["content"], batch["style"], outputs["output"]]
-  else:
-    cols = [batch["A"], outputs["fake_B"], batch["B"], outputs["fake_A"]]
-  return [np.asarray(c[:n]) for c in cols]
-
-
 def check_finite(metrics: dict[str, Any], step: int) -> None:
   bad = {k: float(v) for k, v in metrics.items() if not np.isfinite(v)}
   if bad:
@@ -77,79 +91,158 @@ def check_finite(metrics: dict[str, Any], step: int) -> None:
         "lower optim.*.lr, enable optim.*.grad_clip_norm or check the data")
 
 
-class _Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps (then saves and exits 0).
+class _StopSignals:
+  """Turns SIGTERM, SIGINT (Ctrl-C) and SIGHUP (a dropped ssh session) into a flag the loop
+  checks between steps: it saves a checkpoint and returns (exit status 0). A second SIGINT
+  aborts at once (KeyboardInterrupt), without saving.
 
-  With several processes, a save is a collective: `should_stop(agree)` makes all of them
-  stop at the same step, the first `agree` step (a log step) after any one was signalled.
+  With several processes a save is a collective, so all must stop at the same step. JAX's
+  preemption service (multihost_utils.reached_preemption_sync_point) agrees on that step in
+  the background: its notifier owns SIGTERM, and SIGINT/SIGHUP are forwarded to it as SIGTERM,
+  so every process saves at the same step, the first one after the signal that all reach,
+  without waiting for a log step. Without the service (jax_enable_preemption_service=False)
+  the processes compare their flags at log steps instead.
   """
 
-  def __init__(self):
-    self.requested = False
-    self._previous = None
+  SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
-  def should_stop(self, agree: bool) -> bool:
+  def __init__(self, start_step: int):
+    self.requested: str | None = None
+    self._previous: dict[int, Any] = {}
+    self._sync = False
+    if jax.process_count() > 1:
+      try:
+        multihost_utils.reached_preemption_sync_point(start_step)
+        self._sync = True
+      except RuntimeError:   # the preemption service is off
+        logging.warning("JAX's preemption service is off: processes agree to stop at log steps.")
+
+  def should_stop(self, step: int, at_log_step: bool) -> bool:
+    """Whether to save and stop after `step` (the same answer on every process)."""
     if jax.process_count() == 1:
-      return self.requested
-    if not agree:
+      return self.requested is not None
+    if self._sync:
+      return multihost_utils.reached_preemption_sync_point(step)
+    if not at_log_step:
       return False
-    flags = multihost_utils.process_allgather(np.asarray(self.requested, np.int32))
+    flags = multihost_utils.process_allgather(np.asarray(self.requested is not None, np.int32))
     return bool(np.any(flags))
 
   def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:   # not the main thread: no signal handling
-      self._previous = None
+    for sig in self.SIGNALS:
+      if self._sync and sig == signal.SIGTERM:
+        continue   # JAX's preemption notifier handles it
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:   # not the main thread: no signal handling
+        break
     return self
 
   def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: saving a checkpoint and stopping.")
-    self.requested = True
+    del frame
+    name = signal.Signals(signum).name
+    if self.requested is not None:
+      if signum == signal.SIGINT:
+        raise KeyboardInterrupt(f"second {name}")
+      return
+    self.requested = name
+    logging.warning("%s received: saving a checkpoint and stopping (press Ctrl-C again to abort "
+                    "at once, without saving).", name)
+    if self._sync:
+      os.kill(os.getpid(), signal.SIGTERM)   # to JAX's notifier, which tells every process
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for sig, previous in self._previous.items():
+      if previous is not None:   # None: a handler installed outside Python, left in place
+        signal.signal(sig, previous)
+
+
+class _LockedWorkdir(contextlib.AbstractContextManager):
+  """Process 0 holds the workdir lock for the run; every process learns whether it got it."""
+
+  def __init__(self, workdir: str):
+    self.lock = paths.WorkdirLock(workdir) if jax.process_index() == 0 else None
+    self.workdir = workdir
+
+  def __enter__(self):
+    error = None
+    if self.lock is not None:
+      try:
+        paths.makedirs(self.workdir)
+        self.lock.acquire()
+      except UserError as e:
+        error = e
+    if jax.process_count() > 1:
+      ok = multihost_utils.broadcast_one_to_all(np.asarray(error is None, np.int32))
+      if not ok and error is None:
+        error = UserError(f"process 0 could not lock {self.workdir}; see its log")
+    if error is not None:
+      raise error
+    return self
+
+  def __exit__(self, *exc):
+    if self.lock is not None:
+      self.lock.release()
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains config.model.name for config.total_steps, resuming from workdir's latest checkpoint.
+  """Trains config.model.name for config.total_steps, resuming from workdir's newest readable
+  checkpoint.
+
+  Nothing is written before the config values are checked and the workdir lock is taken;
+  config.json only after a resume was accepted.
 
   Args:
     config: a locked ConfigDict with the keys of config_base.base_config.
-    workdir: directory (local or gs://) for config.json, checkpoints/, TensorBoard events and
-      samples/.
+    workdir: directory (local or gs://) for config.json, checkpoints/, TensorBoard events,
+      samples/ and the lock.
   Returns:
     The last logged train metrics and eval metrics (host floats), for tests and scripts.
+  Raises:
+    UserError: a bad config value, a locked workdir, an unusable checkpoint, a failed save.
   """
-  workdir = os.fspath(workdir)
-  is_main = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
-  if is_main:
-    write_config(config, workdir)
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
-
-  setup = build.build_setup(config)
+  config_check.validate(config)
   n_devices = jax.device_count()
   if config.data.global_batch_size % n_devices:
     raise UserError(f"data.global_batch_size={config.data.global_batch_size} does not split "
                     f"over {n_devices} devices; use a multiple of {n_devices}")
+  workdir = paths.absolute(workdir)
+  with _LockedWorkdir(workdir):
+    setup = build.build_setup(config)
+    ckpt = checkpointing.Checkpointer(checkpointing.checkpoint_dir(workdir),
+                                      keep=config.keep_checkpoints, writer=True)
+    try:
+      return _train(config, workdir, setup, ckpt)
+    finally:
+      ckpt.close()
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, setup,
+           ckpt: checkpointing.Checkpointer) -> dict[str, float]:
+  """Resumes (or initialises) the state, writes config.json, then runs the loop."""
+  is_main = jax.process_index() == 0
+  n_devices = jax.device_count()
   train_iter = input_pipeline.create_train_iterator(config)
   host_vgg = load_vgg(config)
-  vgg_variables = host_vgg if setup.name == "adain_gan" else None
-  step_fn = parallel.make_step(functools.partial(steps.train_step_fn(setup), setup=setup),
+  vgg_variables = host_vgg if setup.family.needs_vgg else None
+  step_fn = parallel.make_step(functools.partial(setup.family.train_step, setup=setup),
                                config.parallelism)
   base_key = jax.random.key(config.seed)
   init_key, step_key = jax.random.split(base_key)
 
   state = build.init_state(setup, init_key, config.data.image_size)
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                    keep=config.keep_checkpoints)
   if ckpt.latest_step() is not None:
-    state, data_state, start = ckpt.restore(state, expected_model=setup.name)
+    fresh = state
+    state, data_state, start, saved = ckpt.restore_readable(lambda meta: fresh,
+                                                            expected_model=setup.name)
+    if ckpt.unreadable:
+      ckpt.set_aside_unreadable()
     train_iter.set_state(data_state)
+    log_config_changes(saved.get("config"), config, start)
     logging.info("Resumed from %s at step %d.", ckpt.directory, start)
+  if is_main:
+    write_config(config, workdir)   # only now: a refused resume leaves the workdir as it was
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
   start_step = int(state.step)
   state = step_fn.place_replicated(state)
   vgg_variables = step_fn.place_replicated(vgg_variables)
@@ -159,7 +252,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   eval_batch = input_pipeline.load_eval_batch(config, config.num_eval_images) if is_main else None
   eval_inputs = jax.device_put(eval_batch)   # fixed: transferred once, not at every evaluation
   local_vgg = host_vgg if jax.process_count() > 1 else vgg_variables   # same values, local
-  eval_fn = jax.jit(functools.partial(steps.eval_step, setup))
+  eval_fn = jax.jit(functools.partial(setup.family.eval_step, setup))
   evaluator = evaluate_lib.Evaluator(host_vgg, seed=config.seed) if host_vgg is not None else None
   meta = {"model": setup.name, "config": json.loads(config.to_json_best_effort())}
 
@@ -172,19 +265,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     result = {}
     if do_eval:
       result = {f"eval/{k}": float(v) for k, v in metrics.items()}
-      views = evaluate_lib.model_views(setup.name, eval_batch, outputs)
+      views = setup.family.eval_views(eval_batch, outputs)
       suite = evaluator(**views, known_answer="target" in eval_batch)
       result.update({f"eval/{k}": v for k, v in suite.items()})
       writer.write_scalars(step, result)
     if do_sample:
-      grid = sample_grid(grid_columns(setup.name, eval_batch, outputs, config.num_sample_images))
-      os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-      Image.fromarray(grid).save(os.path.join(workdir, "samples", f"step_{step:06d}.png"))
+      columns = setup.family.grid_columns(eval_batch, outputs)
+      grid = sample_grid([np.asarray(c[:config.num_sample_images]) for c in columns])
+      paths.makedirs(paths.join(workdir, "samples"))
+      paths.write_png(paths.join(workdir, "samples", f"step_{step:06d}.png"), grid)
       writer.write_images(step, {"samples": grid[None]})
     return result
 
   report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
-                                           every_steps=config.log_every_steps)
+                                           every_steps=config.log_every_steps or None)
   last_train: dict[str, float] = {}
   last_eval: dict[str, float] = {}
   every = lambda n, s: n > 0 and s % n == 0
@@ -192,15 +286,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                start_step, config.total_steps, n_devices, jax.devices()[0].platform,
                config.parallelism)
   t_log, s_log = time.time(), start_step
-  batches = input_pipeline.DevicePrefetcher(train_iter, step_fn.prepare_batch,
-                                            config.data.prefetch_batches)
-  with _Preemption() as preempt, contextlib.closing(batches):
+  batches = parallel.DevicePrefetcher(train_iter, step_fn.prepare_batch,
+                                      config.data.prefetch_batches)
+  with _StopSignals(start_step) as stopper, contextlib.closing(batches):
     for step in range(start_step + 1, config.total_steps + 1):
       batch, data_state = next(batches)
       state, metrics = step_fn(state, batch, vgg_variables, step_key)
+      try:
+        ckpt.check_for_errors()   # a failed background save stops the run here, one step on
+      except checkpointing.SaveError as e:
+        raise checkpointing.SaveError(f"{e}; stopped at step {step}") from e.__cause__
       report(step)
       is_last = step == config.total_steps
-      stop = preempt.should_stop(agree=every(config.log_every_steps, step) or is_last)
+      stop = stopper.should_stop(step, every(config.log_every_steps, step) or is_last)
       save = every(config.checkpoint_every_steps, step) or is_last or stop
       if every(config.log_every_steps, step) or save:
         last_train = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -218,8 +316,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       if save:
         ckpt.save(step, state, data_state, meta)
       if stop:
+        ckpt.wait()
         logging.warning("Preempted: checkpoint saved at step %d.", step)
         break
-  ckpt.close()
+  ckpt.wait()   # the last save's errors too
   writer.flush()
   return {**last_train, **last_eval}

@@ -3,7 +3,7 @@
     python tests/multiprocess_worker.py WORKDIR PARALLELISM STEPS LOCAL_DEVICES DATA_DIR \
         [PORT NUM_PROCESSES PROCESS_ID [SIGTERM_BATCH]]
 
-Trains the tiny adain_gan config (SGD, see tiny.with_sgd) on a fixed stream of global batches
+Trains the tiny adain_gan config (SGD, see helpers.with_sgd) on a fixed stream of global batches
 (batch n is the same in every layout), each process feeding only its own slice of the global
 batch, so N processes x D devices can be compared with 1 process x N*D devices. With
 SIGTERM_BATCH, the last process sends itself SIGTERM when it reads that batch.
@@ -46,9 +46,11 @@ class FixedGlobalBatches:
 def main(argv):
   workdir, parallelism, steps, local_devices, data_dir = argv[1:6]
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={local_devices}"
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  here = os.path.dirname(os.path.abspath(__file__))
+  sys.path[:0] = [here, os.path.dirname(here)]
   import jax  # pylint: disable=g-import-not-at-top
-  import tiny  # pylint: disable=g-import-not-at-top
+  from configs import tiny  # pylint: disable=g-import-not-at-top
+  import helpers  # pylint: disable=g-import-not-at-top
 
   from ganstyle_jax import build, distributed, input_pipeline, train  # pylint: disable=g-import-not-at-top
   sigterm_batch = int(argv[9]) if len(argv) > 9 else 0
@@ -58,7 +60,7 @@ def main(argv):
   jax.config.update("jax_disable_most_optimizations", True)
   input_pipeline.create_train_iterator = lambda config, **kw: FixedGlobalBatches(
       config, jax.process_index(), jax.process_count(), sigterm_batch)
-  build.build_setup = tiny.with_sgd(build.build_setup)
+  build.build_setup = helpers.with_sgd(build.build_setup)
   config = tiny.tiny_config("adain_gan", parallelism, steps=int(steps))
   config.data.data_dir = data_dir
   config.checkpoint_every_steps = 2

@@ -22,8 +22,10 @@ def test_train_benchmark_line():
   r = bench("train", "--model=cyclegan", "--image_size=32", "--n_blocks=1")
   for k in ("model", "image_size", "global_batch_size", "device_kind", "device_count",
             "parallelism", "dtype", "images_per_sec", "compile_s", "peak_rss_mb",
-            "device_peak_bytes", "flops_per_step", "achieved_flops", "mfu"):
+            "device_peak_bytes", "flops_per_step", "achieved_flops", "mfu", "cpu_model",
+            "cpu_cores", "jax_version", "flax_version"):
     assert k in r, k
+  assert set(r["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
   assert r["flops_per_step"] > 0 and r["images_per_sec"] > 0
   assert abs(r["mfu"] - r["achieved_flops"] / 1e11) < 1e-12
 

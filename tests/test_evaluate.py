@@ -1,19 +1,23 @@
 """The evaluation CLI and Evaluator: every field, determinism, Inception FID, clear errors."""
+import functools
 import json
 import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
-from ganstyle_jax import evaluate, train
+from ganstyle_jax import baselines, checkpointing, evaluate, input_pipeline, metrics, train
+from ganstyle_jax.data import synthetic
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import inception, vgg
-from tiny import tiny_config
+from configs.tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUITE = ("psnr", "ssim", "psnr_identity", "ssim_identity", "content_distance", "style_gram",
+SUITE = ("psnr", "ssim", "psnr_identity", "ssim_identity", "psnr_colour_transfer",
+         "ssim_colour_transfer", "content_distance", "style_gram",
          "style_gram_identity", "style_mean_std", "style_mean_std_identity", "swd",
          "swd_identity", "swd_level_0", "swd_level_1", "fid_vgg", "fid_vgg_identity", "kid_vgg",
          "kid_vgg_identity")
@@ -24,6 +28,17 @@ def workdir(tmp_path_factory):
   wd = tmp_path_factory.mktemp("eval")
   config = tiny_config("adain_gan", "jit", steps=3)
   config.checkpoint_every_steps = 2
+  train.train_and_evaluate(config, str(wd))
+  return str(wd)
+
+
+@pytest.fixture(scope="module")
+def multi_workdir(tmp_path_factory):
+  wd = tmp_path_factory.mktemp("eval_multi")
+  config = tiny_config("adain_gan", "jit", steps=1)
+  config.data.synthetic_styles = 3
+  config.checkpoint_every_steps = 1
+  config.sample_every_steps = config.eval_every_steps = 0
   train.train_and_evaluate(config, str(wd))
   return str(wd)
 
@@ -42,15 +57,42 @@ def test_cli_writes_json_with_every_field(workdir, tmp_path):
                              "real": "synthetic:painting (test_painting)"}
   assert set(SUITE) <= set(report["metrics"])
   assert all(np.isfinite(v) for v in report["metrics"].values())
-  assert {"psnr", "swd", "fid_vgg"} <= set(report["definitions"])
+  assert {"psnr", "swd", "fid_vgg", "psnr_identity", "psnr_colour_transfer",
+          "ssim_colour_transfer"} <= set(report["definitions"])
+  assert "psnr_style_blind" not in report["metrics"]   # single-style: painting_0(C) is the answer
 
 
-def test_evaluation_is_deterministic_for_a_seed(workdir):
+def test_multi_style_report_scores_the_target_beside_every_baseline(multi_workdir):
+  """A run on the multi-style benchmark (data.synthetic_styles = 3): unseen held-out styles."""
+  report = evaluate.evaluate_run(multi_workdir)
+  m = report["metrics"]
+  config = checkpointing.read_run_config(multi_workdir)
+  assert config.data.synthetic_styles == 3
+  batch = input_pipeline.load_eval_batch(config, report["num_images"])
+  ref = baselines.known_answer_baselines(batch["content"], batch["style"], batch["target"])
+  assert m["psnr_colour_transfer"] == ref["psnr_colour_transfer"]
+  assert m["ssim_colour_transfer"] == ref["ssim_colour_transfer"]
+  assert m["psnr_identity"] == pytest.approx(ref["psnr_identity"], rel=1e-6)
+  assert m["ssim_identity"] == pytest.approx(ref["ssim_identity"], rel=1e-6)
+  # psnr is against painting_k(C) for S's held-out style k, not the style-0 painting.
+  blind = synthetic.painting_signed(batch["content"])
+  assert not np.array_equal(blind, batch["target"])
+  assert m["psnr_style_blind"] == pytest.approx(float(np.mean(metrics.psnr(blind,
+                                                                           batch["target"]))))
+  assert m["psnr_identity"] != pytest.approx(float(np.mean(metrics.psnr(batch["content"],
+                                                                        blind))))
+  assert {"psnr_identity", "psnr_colour_transfer", "psnr_style_blind",
+          "ssim_style_blind"} <= set(report["definitions"])
+  assert all(np.isfinite(v) for v in m.values())
+
+
+def test_evaluation_is_deterministic_for_a_seed_and_batch_size(workdir):
   a = evaluate.evaluate_run(workdir, seed=3)
-  b = evaluate.evaluate_run(workdir, seed=3)
+  b = evaluate.evaluate_run(workdir, seed=3, batch_size=3)   # rendered 3 at a time (8 images)
   c = evaluate.evaluate_run(workdir, seed=4)
   assert a["checkpoint_step"] == 3
-  assert a["metrics"] == b["metrics"]
+  for k, v in a["metrics"].items():   # equal up to the float rounding of other batch shapes
+    np.testing.assert_allclose(b["metrics"][k], v, rtol=1e-4, atol=1e-5, err_msg=k)
   assert a["metrics"]["swd"] != c["metrics"]["swd"]           # seeds SWD's patches
   assert a["metrics"]["psnr"] == c["metrics"]["psnr"]         # not a sampled metric
 
@@ -60,6 +102,7 @@ def test_identity_generator_scores_the_identity_baseline():
   content, style = (rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32) for _ in range(2))
   ev = evaluate.Evaluator(vgg.load_params("random"), seed=0)
   m = ev(content, style, style, content, known_answer=True)
+  assert m == ev(content, style, style, content, target=synthetic.painting_signed(content))
   for name in ("psnr", "ssim", "style_gram", "style_mean_std", "swd", "fid_vgg", "kid_vgg"):
     np.testing.assert_allclose(m[name], m[f"{name}_identity"], rtol=1e-5, atol=1e-6)
   assert m["content_distance"] == 0.0
@@ -77,14 +120,20 @@ def test_inception_fid_on_a_weights_file_in_the_real_layout(tmp_path):
   module = inception.InceptionV3(fid_variant=True)
   ev = evaluate.Evaluator(vgg.load_params("random"), inception=(module,
                                                                inception.load_params(str(path))))
-  x = rng.uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
-  m = ev(x, x[::-1], x[::-1], x)
+  real = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+  content = rng.uniform(-1, -0.5, (4, 32, 32, 3)).astype(np.float32)   # darker, another set
+  generated = real[::-1]   # the real set in another order: the same distribution
+  m = ev(content, real, real, generated)
   assert {"fid", "kid", "fid_identity", "kid_identity"} <= set(m)
-  assert abs(m["fid"] - m["fid_identity"]) < 1e-3 * max(1.0, abs(m["fid"]))
+  feats = jax.jit(functools.partial(module.apply, inception.load_params(str(path))))
+  np.testing.assert_allclose(
+      m["fid_identity"], metrics.frechet_distance(feats(content), feats(real)), rtol=1e-4)
+  assert m["fid_identity"] > 0
+  assert abs(m["fid"]) < 1e-3 * m["fid_identity"]   # generated and real sets agree
 
 
 def test_bad_workdir_and_flags_are_clear_errors(workdir, tmp_path):
-  with pytest.raises(UserError, match="has no config.json"):
+  with pytest.raises(UserError, match="is it a training workdir"):
     evaluate.evaluate_run(str(tmp_path))
   with pytest.raises(UserError, match=r"no checkpoint at step 7 .* it has steps \[2, 3\]"):
     evaluate.evaluate_run(workdir, step=7)
@@ -95,4 +144,4 @@ def test_bad_workdir_and_flags_are_clear_errors(workdir, tmp_path):
                         timeout=300)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
-  assert "config.json" in proc.stderr
+  assert "training workdir" in proc.stderr

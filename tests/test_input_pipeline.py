@@ -7,14 +7,15 @@ import logging
 import struct
 import zlib
 
-import ml_collections
 import numpy as np
 from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
 from ganstyle_jax import input_pipeline
-from ganstyle_jax.data import synthetic
+from ganstyle_jax.config_base import base_config
+from ganstyle_jax.data import stream, synthetic
+from ganstyle_jax.data.sources import Source
 from ganstyle_jax.errors import UserError
 
 SYN = dict(synthetic_size=32, synthetic_train_size=24, synthetic_test_size=6)
@@ -29,11 +30,11 @@ def syn_dir(tmp_path_factory):
 
 def make_config(model='adain_gan', content='synthetic:photo', style='synthetic:painting',
                 real='synthetic:painting', **data):
-  base = dict(content=content, style=style, real=real, image_size=16, load_size=20,
-              global_batch_size=8, shuffle_buffer=16, data_dir=None,
-              max_image_pixels=input_pipeline.DEFAULT_MAX_IMAGE_PIXELS, **SYN)
-  base.update(data)
-  return ml_collections.ConfigDict(dict(seed=0, model=dict(name=model), data=base))
+  config = base_config(model)
+  config.data.update(dict(content=content, style=style, real=real, image_size=16, load_size=20,
+                          global_batch_size=8, shuffle_buffer=16, **SYN))
+  config.data.update(data)
+  return config
 
 
 def take(it, n):
@@ -106,8 +107,8 @@ def test_decode_converts_every_mode_to_rgb(tmp_path):
   write_image_zoo(tmp_path)
 
   def dec(name, load_size=16):
-    return input_pipeline.decode_image((tmp_path / name).read_bytes(), load_size=load_size,
-                                       max_pixels=input_pipeline.DEFAULT_MAX_IMAGE_PIXELS)
+    return stream.load_image((tmp_path / name).read_bytes(), load_size=load_size,
+                             max_pixels=base_config().data.max_image_pixels)
 
   for name in ['gray.png', 'rgba.png', 'palette.png', 'cmyk.jpg', 'gray16.png', 'tiny.png']:
     out = dec(name)
@@ -235,7 +236,7 @@ def test_processes_read_disjoint_shards(syn_dir, tmp_path):
   good, bad = write_image_zoo(tmp_path)
   for spec, total in [(f'folder:{tmp_path}', len(good) + len(bad)),
                       ('synthetic:photo', SYN['synthetic_train_size'])]:
-    source = input_pipeline.Source(spec, make_config(data_dir=syn_dir))
+    source = Source(spec, make_config(data_dir=syn_dir))
     names = []
     for p in range(3):
       el = source.elements(train=True, process_index=p, process_count=3)
@@ -284,7 +285,7 @@ def test_batch_not_divisible_by_devices_is_a_clear_error(syn_dir):
     input_pipeline.create_train_iterator(make_config(data_dir=syn_dir, load_size=8),
                                          process_index=0, process_count=1, local_device_count=8)
   with pytest.raises(UserError, match='model.name'):
-    input_pipeline.create_train_iterator(make_config('pix2pix', data_dir=syn_dir),
+    input_pipeline.create_train_iterator(make_config('no_such_model', data_dir=syn_dir),
                                          process_index=0, process_count=1, local_device_count=8)
 
 
@@ -294,3 +295,40 @@ def test_unprepared_tfds_dataset_is_a_clear_error(tmp_path):
   with pytest.raises(UserError, match='not prepared'):
     input_pipeline.create_train_iterator(config, process_index=0, process_count=1,
                                          local_device_count=8)
+
+
+def test_elements_carry_their_painting_style(syn_dir, tmp_path):
+  """The style index travels with each element (what the derived known answer paints with)."""
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / 'x.png')
+  single = Source('synthetic:painting', make_config(data_dir=syn_dir)).elements(train=True)
+  assert {int(ex['style']) for ex in single.dataset.as_numpy_iterator()} == {0}
+  folder = Source(f'folder:{tmp_path}', make_config()).elements(train=True)
+  assert [int(ex['style']) for ex in folder.dataset.as_numpy_iterator()] == [-1]
+  config = make_config(data_dir=syn_dir, synthetic_styles=3)
+  train = Source('synthetic:painting', config).elements(train=True)
+  styles = sorted(int(ex['style']) for ex in train.dataset.as_numpy_iterator())
+  assert styles == sorted([i % 3 for i in range(SYN['synthetic_train_size'])])
+  test = Source('synthetic:photo', config).elements(train=False)
+  assert sorted(int(ex['style']) for ex in test.dataset.as_numpy_iterator()) == [
+      1000 + i for i in range(SYN['synthetic_test_size'])]
+
+
+def test_paired_folder_shards_are_disjoint_pairs(tmp_path):
+  from ganstyle_jax.data.sources import paired_folder_elements  # pylint: disable=g-import-not-at-top
+  for folder in ('A', 'B'):
+    (tmp_path / folder).mkdir()
+    for i in range(7):
+      Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(tmp_path / folder / f'{i}.png')
+  config = make_config()
+  a, b = Source(f'folder:{tmp_path / "A"}', config), Source(f'folder:{tmp_path / "B"}', config)
+  names = []
+  for p in range(3):
+    el = paired_folder_elements(a, b, train=True, process_index=p, process_count=3)
+    exs = list(el.dataset.as_numpy_iterator())
+    assert el.paired and len(exs) == el.size > 0
+    for ex in exs:
+      stem = ex['name'].decode()
+      assert ex['data'].decode().endswith(f'A/{stem}.png')
+      assert ex['data_b'].decode().endswith(f'B/{stem}.png')
+    names += [ex['name'].decode() for ex in exs]
+  assert sorted(names) == [str(i) for i in range(7)]

@@ -1,5 +1,6 @@
-"""kill -9 at random moments of training and checkpointing: the next start restores the newest
-complete checkpoint and continues; partial checkpoints are never restored nor left behind."""
+"""kill -9 at random moments of training and checkpointing: the next start takes over the dead
+trainer's lock, restores the newest complete checkpoint and continues; partial checkpoints are
+never restored nor left behind."""
 import os
 import random
 import re
@@ -17,7 +18,7 @@ TOTAL_STEPS = 40
 CONFIG = f'''
 import sys
 sys.path.insert(0, {HERE!r})
-from tiny import tiny_config
+from configs.tiny import tiny_config
 
 
 def get_config():
@@ -46,7 +47,7 @@ def start(config_path, workdir, log):
 
 @pytest.mark.parametrize("seed", [0])
 def test_kill_9_never_loses_or_restores_a_partial_checkpoint(tmp_path, seed):
-  from tiny import DATA_DIR, tiny_config
+  from configs.tiny import DATA_DIR, tiny_config
 
   from ganstyle_jax import input_pipeline
   input_pipeline.load_eval_batch(tiny_config(), 1)   # build the dataset before the kills
@@ -73,6 +74,7 @@ def test_kill_9_never_loses_or_restores_a_partial_checkpoint(tmp_path, seed):
     text = open(log_path).read()
     if newest is not None:   # this start resumed from the newest complete checkpoint
       assert re.search(rf"Resumed from .* at step {newest}\b", text), text[-3000:]
+      assert "Taking over the stale lock" in text, text[-3000:]
     steps, leftovers = checkpoint_dirs(workdir)
     print(f"killed {attempt}: complete {steps}, partial {leftovers}")
     newest = steps[-1]
@@ -84,3 +86,4 @@ def test_kill_9_never_loses_or_restores_a_partial_checkpoint(tmp_path, seed):
   steps, leftovers = checkpoint_dirs(workdir)
   assert steps[-1] == TOTAL_STEPS
   assert leftovers == [], leftovers     # orbax's temporary directories were cleaned up
+  assert not os.path.exists(os.path.join(workdir, "lock"))   # released at the end

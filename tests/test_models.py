@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ganstyle_jax import ops
 from ganstyle_jax.models import discriminators, generators, layers, vgg
 
 
@@ -29,6 +30,24 @@ def test_reference_parameter_counts():
   assert n_params(g["params"]["decoder"]) == 3_505_219
   assert n_params(abstract_init(generators.ResNetGenerator(), X64)) == 11_378_179
   assert n_params(abstract_init(discriminators.PatchGAN(), X64)) == 2_764_737
+  x256 = jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.float32)
+  assert n_params(abstract_init(generators.UNetGenerator(), x256)) == unet_reference_count()
+
+
+def unet_reference_count(ngf=64, num_downs=8, input_nc=3, output_nc=3) -> int:
+  """Parameters of pix2pix's UnetGenerator with affine-free instance norm, counted by building
+  its blocks as the reference does (innermost first; every 4x4 conv has a bias, since
+  instance norm has no affine parameters)."""
+  conv = lambda i, o: i * o * 16 + o
+  blocks = [(ngf * 8, ngf * 8, "innermost")]
+  blocks += [(ngf * 8, ngf * 8, "middle")] * (num_downs - 5)
+  blocks += [(ngf * 4, ngf * 8, "middle"), (ngf * 2, ngf * 4, "middle"), (ngf, ngf * 2, "middle"),
+             (output_nc, ngf, "outermost")]
+  total = 0
+  for outer, inner, kind in blocks:
+    total += conv(input_nc if kind == "outermost" else outer, inner)        # down conv
+    total += conv(inner if kind == "innermost" else 2 * inner, outer)       # up (transposed)
+  return total
 
 
 def test_vgg_keys_and_stops_at_deepest_layer():
@@ -66,6 +85,16 @@ def test_networks_jit_and_run(shape):
     logits = jax.jit(d.apply)(d.init(key, x), x)
     # 3 stride-2 4x4 convs (pad 1) then 2 stride-1 ones: H/8 - 2.
     assert logits.shape == (shape[0], shape[1] // 8 - 2, shape[2] // 8 - 2, 1)
+  unet = generators.UNetGenerator(ngf=8, num_downs=5)
+  u_vars = unet.init(key, x)
+  y = jax.jit(unet.apply)(u_vars, x)
+  assert y.shape == shape and float(jnp.max(jnp.abs(y))) <= 1
+  # num_downs=6 has one dropout level: train mode changes the output, reproducibly per key.
+  unet6, x6 = generators.UNetGenerator(ngf=8, num_downs=6), x[:, :64, :64]
+  v6 = unet6.init(key, x6)
+  drop = jax.jit(lambda v, x, k: unet6.apply(v, x, deterministic=False, rngs={"dropout": k}))
+  np.testing.assert_array_equal(drop(v6, x6, key), drop(v6, x6, key))
+  assert not np.allclose(drop(v6, x6, key), unet6.apply(v6, x6))
   ms = discriminators.MultiScalePatchGAN(num_scales=2, ndf=8)
   outs = jax.jit(ms.apply)(ms.init(key, x), x)
   assert [o.shape[1:3] for o in outs] == [(shape[1] // 8 - 2, shape[2] // 8 - 2),
@@ -159,19 +188,18 @@ def test_reflect_conv_equals_valid_conv_on_reflect_padded_input(features, ksize)
     (2, 12, 5, 16, 3, 1, "VALID"),
     (2, 13, 4, 16, 3, 2, "VALID"),
 ])
-def test_conv2d_gradients_equal_xla_convolution(path, shape, monkeypatch):
+def test_conv2d_gradients_equal_xla_convolution(path, shape):
   """conv2d's CPU kernel gradients (each path forced on) equal lax.conv_general_dilated's."""
   n, size, i, o, k, s, pad = shape
-  few = {"few_outputs": 1 << 30, "by_image": 0, "xla": 0}[path]
-  monkeypatch.setattr(layers, "FEW_OUTPUTS", few)
-  monkeypatch.setattr(layers, "WINOGRAD_CHANNELS", float("inf"))
-  monkeypatch.setattr(layers, "BY_IMAGE_BYTES", 0 if path == "by_image" else 1 << 62)
+  policy = ops.ConvPolicy(winograd_channels=1 << 30,
+                          few_outputs={"few_outputs": 1 << 30, "by_image": 0, "xla": 0}[path],
+                          by_image_bytes=0 if path == "by_image" else 1 << 62)
   rng = np.random.default_rng(0)
   x = rng.normal(size=(n, size, size, i)).astype(np.float32)
   w = rng.normal(size=(k, k, i, o)).astype(np.float32)
   ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), pad,
                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  ours = lambda x, w: layers.conv2d(x, w, (s, s), pad)
+  ours = lambda x, w: ops.conv2d(x, w, (s, s), pad, policy)
   loss = lambda f: (lambda x, w: jnp.sum(jnp.sin(f(x, w))))
   np.testing.assert_allclose(ours(x, w), ref(x, w), rtol=1e-5, atol=1e-4)
   got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
@@ -188,21 +216,20 @@ def test_conv2d_gradients_equal_xla_convolution(path, shape, monkeypatch):
     (2, 11, 9, 4, 4, "VALID"),                 # ReflectConv's form
     (1, 9, 14, 2, 3, ((0, 2), (1, 0))),
 ])
-def test_winograd_conv2d_equals_xla_convolution(tile, shape, monkeypatch):
+def test_winograd_conv2d_equals_xla_convolution(tile, shape):
   """conv2d's Winograd F(2x2, 3x3) and F(4x4, 3x3) paths: forward and both gradients equal
   lax.conv_general_dilated's, up to Winograd's rounding."""
-  monkeypatch.setattr(layers, "WINOGRAD_CHANNELS", 1)
-  monkeypatch.setattr(layers, "WINOGRAD_MIN_SIZE", 1)
-  monkeypatch.setattr(layers, "WINOGRAD_TILE4_SIZE", 0 if tile == 4 else 1 << 30)
+  policy = ops.ConvPolicy(winograd_channels=1, winograd_min_size=1,
+                          winograd_tile4_size=0 if tile == 4 else 1 << 30)
   n, h, w_, i, o, pad = shape
   rng = np.random.default_rng(7)
   x = rng.normal(size=(n, h, w_, i)).astype(np.float32)
   w = rng.normal(size=(3, 3, i, o)).astype(np.float32)
   pads = jax.lax.padtype_to_pads((h, w_), (3, 3), (1, 1), pad) if isinstance(pad, str) else pad
-  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1), pads) == f"winograd_{tile}"
+  assert policy.cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1), pads) == f"winograd_{tile}"
   ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), pad,
                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  ours = lambda x, w: layers.conv2d(x, w, (1, 1), pad)
+  ours = lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy)
   loss = lambda f: (lambda x, w: jnp.sum(jnp.sin(f(x, w))))
   want = ref(x, w)
   np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
@@ -214,47 +241,74 @@ def test_winograd_conv2d_equals_xla_convolution(tile, shape, monkeypatch):
 
 def test_conv2d_path_choice():
   """Winograd for 3x3 stride-1 float32 layers with enough channels (F(2x2, 3x3) for small
-  outputs), XLA's otherwise."""
+  outputs), XLA's otherwise; XLA's everywhere under ConvPolicy.xla()."""
   x, k = jnp.zeros((2, 16, 16, 256)), jnp.zeros((3, 3, 256, 256))
   same, valid = ((1, 1), (1, 1)), ((0, 0), (0, 0))
-  assert layers._cpu_path(x, k, (1, 1), same) == "winograd_4"
-  assert layers._cpu_path(x, k, (1, 1), valid) == "winograd_2"     # a 14 x 14 output
-  assert layers._cpu_path(x[:, :8, :8], k, (1, 1), valid) == "xla"  # 6 x 6: not worth it
-  assert layers._cpu_path(x, k, (2, 2), same) == "xla"
-  assert layers._cpu_path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1), same) == "xla"
-  assert layers._cpu_path(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "xla"
-  assert layers._cpu_path(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "few_outputs"
-  with layers.xla_convolutions():
-    assert layers._cpu_path(x, k, (1, 1), same) == "xla"
+  path = ops.DEFAULT.cpu_path
+  assert path(x, k, (1, 1), same) == "winograd_4"
+  assert path(x, k, (1, 1), valid) == "winograd_2"     # a 14 x 14 output
+  assert path(x[:, :8, :8], k, (1, 1), valid) == "xla"  # 6 x 6: not worth it
+  assert path(x, k, (2, 2), same) == "xla"
+  assert path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1), same) == "xla"
+  assert path(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "xla"
+  assert path(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "few_outputs"
+  assert path(jnp.zeros((2, 64, 64, 256)), jnp.zeros((4, 4, 256, 256)), (2, 2), same) == "by_image"
+  xla = ops.ConvPolicy.xla().cpu_path
+  assert xla(x, k, (1, 1), same) == "xla"
+  assert xla(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "xla"
+  assert xla(jnp.zeros((2, 64, 64, 256)), jnp.zeros((4, 4, 256, 256)), (2, 2), same) == "xla"
 
 
 def test_winograd_is_cpu_only():
   """Lowered for the CPU, a 3x3 layer's forward and gradients are Winograd's matmuls; for GPU
   and TPU they stay XLA's convolutions."""
   x, k = jnp.zeros((2, 16, 16, 64)), jnp.zeros((3, 3, 64, 64))
-  grads = lambda x, k: jax.grad(lambda x, k: jnp.sum(layers.conv2d(x, k) ** 2), (0, 1))(x, k)
+  grads = lambda x, k: jax.grad(lambda x, k: jnp.sum(ops.conv2d(x, k) ** 2), (0, 1))(x, k)
   for platform, convolutions in [("cpu", 0), ("cuda", 3), ("tpu", 3)]:
     text = jax.export.export(jax.jit(grads), platforms=[platform])(x, k).mlir_module()
     assert text.count("stablehlo.convolution") == convolutions, platform
     assert ("stablehlo.dot_general" in text) == (platform == "cpu"), platform
 
 
+def test_networks_pass_their_conv_policy_to_every_convolution():
+  """A network's conv_policy reaches all its convolutions: with ConvPolicy.xla() the CPU
+  gradient has XLA's convolutions only (no Winograd or kernel-gradient matmuls), with the
+  default it has matmuls; the variables are the same."""
+  nets = [(generators.AdaINGenerator, {}, (X64, X64)),
+          (generators.ResNetGenerator, dict(ngf=16, n_blocks=1), (X64,)),
+          (discriminators.PatchGAN, dict(ndf=8), (X64,)),
+          (discriminators.MultiScalePatchGAN, dict(ndf=8), (X64,)),
+          (vgg.VGG19, {}, (X64, ("relu2_1",)))]
+  for make, kwargs, args in nets:
+    arrays = [a for a in args if isinstance(a, jax.ShapeDtypeStruct)]
+    static = [a for a in args if not isinstance(a, jax.ShapeDtypeStruct)]
+    lowered, shapes = {}, {}
+    for policy in (ops.DEFAULT, ops.ConvPolicy.xla()):
+      net = make(**kwargs, conv_policy=policy)
+      variables = abstract_init(net, *args)
+      loss = lambda v, *xs: sum(jnp.sum(y) for y in jax.tree.leaves(net.apply(v, *xs, *static)))
+      lowered[policy] = jax.jit(jax.grad(loss)).lower(variables, *arrays).as_text()
+      shapes[policy] = jax.tree.map(lambda a: a.shape, variables)
+    assert "dot_general" in lowered[ops.DEFAULT], make
+    assert "dot_general" not in lowered[ops.ConvPolicy.xla()], make
+    assert shapes[ops.DEFAULT] == shapes[ops.ConvPolicy.xla()], make
+
+
 @pytest.mark.parametrize("path", ["by_image", "winograd"])
-def test_conv2d_second_order_gradient_for_r1(path, monkeypatch):
+def test_conv2d_second_order_gradient_for_r1(path):
   """The gradient of an input-gradient penalty (R1) through conv2d equals XLA's."""
-  monkeypatch.setattr(layers, "BY_IMAGE_BYTES", 0)
-  monkeypatch.setattr(layers, "WINOGRAD_CHANNELS", 1)
+  policy = ops.ConvPolicy(by_image_bytes=0, winograd_channels=1)
   k, s = (4, 2) if path == "by_image" else (3, 1)
   x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype(np.float32)
   w = np.random.default_rng(2).normal(size=(k, k, 3, 16)).astype(np.float32)
-  assert layers._cpu_path(jnp.asarray(x), jnp.asarray(w), (s, s), ((1, 1),) * 2).startswith(path)
+  assert policy.cpu_path(jnp.asarray(x), jnp.asarray(w), (s, s), ((1, 1),) * 2).startswith(path)
 
   def penalty(conv):
     return lambda w: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2)
 
   ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((1, 1), (1, 1)),
                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  ours = lambda x, w: layers.conv2d(x, w, (s, s), ((1, 1), (1, 1)))
+  ours = lambda x, w: ops.conv2d(x, w, (s, s), ((1, 1), (1, 1)), policy)
   want = jax.grad(penalty(ref))(w)
   np.testing.assert_allclose(jax.grad(penalty(ours))(w), want, rtol=1e-4,
                              atol=1e-5 * float(np.abs(want).max()))
@@ -310,13 +364,13 @@ def test_conv_module_has_linen_conv_params():
 
 
 @pytest.mark.parametrize("out_channels,by_image_bytes", [(3, 1 << 62), (16, 0), (16, 1 << 62)])
-def test_conv2d_bfloat16_gradients(out_channels, by_image_bytes, monkeypatch):
+def test_conv2d_bfloat16_gradients(out_channels, by_image_bytes):
   """In bf16 compute every kernel-gradient path returns bf16, close to the float32 gradient."""
-  monkeypatch.setattr(layers, "BY_IMAGE_BYTES", by_image_bytes)
+  policy = ops.ConvPolicy(by_image_bytes=by_image_bytes)
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.normal(size=(2, 10, 10, 4)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(3, 3, 4, out_channels)) * 0.2, jnp.float32)
-  loss = lambda x, w: jnp.sum(jnp.sin(layers.conv2d(x, w).astype(jnp.float32)))
+  loss = lambda x, w: jnp.sum(jnp.sin(ops.conv2d(x, w, policy=policy).astype(jnp.float32)))
   g16 = jax.jit(jax.grad(loss, argnums=1))(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16))
   g32 = jax.jit(jax.grad(loss, argnums=1))(x, w)
   assert g16.dtype == jnp.bfloat16

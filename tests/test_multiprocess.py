@@ -7,7 +7,8 @@ import sys
 import jax
 import numpy as np
 import pytest
-from tiny import DATA_DIR, tiny_config, with_sgd
+from configs.tiny import DATA_DIR, tiny_config
+from helpers import with_sgd
 
 from ganstyle_jax import build, checkpointing, input_pipeline
 

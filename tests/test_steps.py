@@ -8,14 +8,14 @@ import numpy as np
 import optax
 import pytest
 
-from ganstyle_jax import build, parallel, steps
+from ganstyle_jax import build, families, parallel, steps
 from ganstyle_jax.models import vgg as vgg_lib
-from tiny import tiny_config
+from configs.tiny import tiny_config
 
 
 def batch_for(model, n=8, size=32, seed=0):
   rng = np.random.default_rng(seed)
-  keys = ("content", "style", "real") if model == "adain_gan" else ("A", "B")
+  keys = families.get(model).batch_keys(tiny_config(model))
   return {k: rng.uniform(-1, 1, (n, size, size, 3)).astype(np.float32) for k in keys}
 
 
@@ -27,7 +27,7 @@ def run_steps(model, mode, devices, n_steps=3, dtype="float32", traces=None, sgd
     # Adam turns float noise in near-zero gradients (biases before instance norm) into
     # lr-sized steps; SGD keeps updates proportional to the gradients being compared.
     setup = dataclasses.replace(setup, g_tx=optax.sgd(1e-3), d_tx=optax.sgd(1e-3))
-  body = steps.train_step_fn(setup)
+  body = setup.family.train_step
   if traces is not None:
     inner = body
     def body(*args, **kw):
@@ -35,7 +35,7 @@ def run_steps(model, mode, devices, n_steps=3, dtype="float32", traces=None, sgd
       return inner(*args, **kw)
   step = parallel.make_step(functools.partial(body, setup=setup), mode, devices)
   state = build.init_state(setup, jax.random.key(0), 32)
-  vgg = vgg_lib.load_params("random") if model == "adain_gan" else None
+  vgg = vgg_lib.load_params("random") if setup.family.needs_vgg else None
   vgg_before = jax.tree.map(np.array, vgg)
   state, vgg = step.place_replicated(state), step.place_replicated(vgg)
   key = step.place_replicated(jax.random.key(1))
@@ -47,12 +47,14 @@ def run_steps(model, mode, devices, n_steps=3, dtype="float32", traces=None, sgd
   return jax.device_get(state), jax.device_get(metrics)
 
 
-@pytest.mark.parametrize("model", ["adain_gan", "cyclegan"])
+@pytest.mark.parametrize("model", ["adain_gan", "cyclegan", "pix2pix"])
 def test_pmap_jit_and_single_device_agree(model):
   traces = []
   s_pmap, m_pmap = run_steps(model, "pmap", jax.devices(), traces=traces, sgd=True)
   assert len(traces) == 1, "the step was traced more than once (recompiles)"
-  s_jit, m_jit = run_steps(model, "jit", jax.devices(), sgd=True)
+  traces = []
+  s_jit, m_jit = run_steps(model, "jit", jax.devices(), traces=traces, sgd=True)
+  assert len(traces) == 1, "the jit step was traced more than once (recompiles)"
   s_one, _ = run_steps(model, "jit", jax.devices()[:1], sgd=True)
   for k in m_pmap:
     np.testing.assert_allclose(m_pmap[k], m_jit[k], rtol=1e-4, err_msg=k)
@@ -73,9 +75,10 @@ def test_pmap_jit_and_single_device_agree(model):
                          init.d_params)
   assert max(jax.tree.leaves(d_moved)) > 0
   assert all(np.isfinite(v) for v in m_pmap.values())
-  expected = {"g/loss", "d/loss", "g/grad_norm", "d/grad_norm"} | (
-      {"d/real_score", "d/fake_score", "g/content", "g/style", "g/adv"} if model == "adain_gan"
-      else {"d/real_score_A", "d/fake_score_B", "g/cycle", "g/identity", "g/adv"})
+  expected = {"g/loss", "d/loss", "g/grad_norm", "d/grad_norm", "g/adv"} | {
+      "adain_gan": {"d/real_score", "d/fake_score", "g/content", "g/style"},
+      "cyclegan": {"d/real_score_A", "d/fake_score_B", "g/cycle", "g/identity"},
+      "pix2pix": {"d/real_score", "d/fake_score", "g/l1"}}[model]
   assert expected <= set(m_pmap)
   if model == "cyclegan":
     np.testing.assert_allclose(s_pmap.pool["A"], s_one.pool["A"], rtol=2e-4, atol=2e-5)
@@ -113,7 +116,7 @@ def test_ema_tracks_generator_params():
   config = tiny_config("adain_gan")
   config.model.ema_decay = 0.5
   setup = build.build_setup(config)
-  step = parallel.make_step(functools.partial(steps.train_step_fn(setup), setup=setup), "jit",
+  step = parallel.make_step(functools.partial(setup.family.train_step, setup=setup), "jit",
                             jax.devices()[:1])
   state = build.init_state(setup, jax.random.key(0), 32)
   init = jax.device_get(state.g_params)

@@ -10,8 +10,7 @@ from PIL import Image
 import ganstyle_jax
 from ganstyle_jax import images, stylize, train
 from ganstyle_jax.errors import UserError
-from ganstyle_jax.models import vgg as vgg_lib
-from tiny import tiny_config
+from configs.tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,16 +109,8 @@ def test_bad_inputs_are_clear_errors(stylizer, tmp_path):
   bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
   with pytest.raises(UserError, match="cannot read"):
     stylize.read_image(bad)
-  with pytest.raises(UserError, match="no config.json"):
+  with pytest.raises(UserError, match="no checkpoints/: is it a training workdir"):
     ganstyle_jax.load(tmp_path)
-
-
-def test_optimize_method_moves_toward_style():
-  vgg = vgg_lib.load_params("random")
-  content, style = image(32, 32, 14), image(32, 32, 15)
-  for optimizer in ("adam", "lbfgs"):
-    out = stylize.optimize(content, style, vgg, steps=5, lr=0.05, optimizer=optimizer)
-    assert out.shape == content.shape and not np.array_equal(out, content)
 
 
 def run_cli(*args):
@@ -144,11 +135,57 @@ def test_cli_end_to_end(adain_workdir, tmp_path):
   assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error:")
 
 
-def test_cyclegan_direction_and_style_error(tmp_path):
+def test_cyclegan_direction_tile_and_style_error(tmp_path):
   train.train_and_evaluate(tiny_config("cyclegan", "jit", steps=2), str(tmp_path))
   s = ganstyle_jax.load(tmp_path)
   img = image(30, 34, 0)
   a, b = s.stylize(img), s.stylize(img, direction="BtoA")
   assert a.shape == img.shape and not np.array_equal(a, b)
-  with pytest.raises(UserError, match="adain_gan only"):
+  with pytest.raises(UserError, match="style-conditioned"):
     s.stylize(img, image(8, 8, 1))
+  # --tile for G(x) is used, not ignored: tiles cover the image (same shape; a tile as large
+  # as the image is the whole-image translation). Each tile has its own instance-norm
+  # statistics, so tiled output is close to, not equal to, the untiled one.
+  noise = image(96, 128, 16)
+  full = s.stylize(noise)
+  np.testing.assert_array_equal(s.stylize(noise, tile=128), full)
+  tiled = s.stylize(noise, tile=64)
+  assert tiled.shape == noise.shape and not np.array_equal(tiled, full)
+
+
+def test_memory_guard_tiles_automatically_or_refuses(stylizer, caplog):
+  content, style = image(96, 128, 14), image(32, 32, 15)
+  per_pixel = stylizer._bytes_per_pixel()
+  assert stylizer.memory_needed(96, 128) == int(per_pixel * 96 * 128) > 0
+  try:
+    stylizer.memory_limit = int(per_pixel * 72.5 ** 2)   # a 72 px tile fits, the image not
+    auto = stylizer.stylize(content, style)
+    assert "stylizing in tiles of 72 px" in caplog.text
+    np.testing.assert_array_equal(auto, stylizer.stylize(content, style, tile=72))
+    stylizer.memory_limit = int(per_pixel * 40 * 40)    # below the smallest automatic tile
+    with pytest.raises(UserError, match=r"needs about .* use --max_size=\d+ or less"):
+      stylizer.stylize(content, style)
+    with pytest.raises(UserError, match="--tile=96 needs about .* use a smaller --tile"):
+      stylizer.stylize(content, style, tile=96)
+  finally:
+    stylizer.memory_limit = None
+
+
+def test_cli_folder_mode_skips_bad_files_and_keeps_every_output(adain_workdir, tmp_path):
+  cdir = tmp_path / "content"
+  for sub in ("a", "b"):
+    (cdir / sub).mkdir(parents=True)
+    Image.fromarray(image(24, 24, 1)).save(cdir / sub / "x.png")
+  Image.fromarray(image(24, 24, 2)).save(cdir / "x.png")
+  Image.fromarray(image(24, 24, 3)).save(cdir / "x.jpg")
+  (cdir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+  Image.fromarray(image(32, 32, 9)).save(tmp_path / "s.png")
+  out = tmp_path / "out"
+  proc = run_cli(f"--workdir={adain_workdir}", f"--content={cdir}",
+                 f"--style={tmp_path / 's.png'}", f"--out={out}")
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+  assert written == ["a/x__s.png", "b/x__s.png", "x__s.png", "x_png__s.png"], written
+  assert proc.stderr.strip().splitlines()[-2:] == [
+      "skipped 1 of 5 images:", f"  {cdir / 'broken.jpg'}: cannot read the image: "
+      + proc.stderr.split("broken.jpg: cannot read the image: ")[1].splitlines()[0]]

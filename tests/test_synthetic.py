@@ -1,5 +1,6 @@
 """Tests for the embedded synthetic dataset: scenes, the fixed painting function, the builder."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -80,3 +81,175 @@ def test_builder_builds_offline_with_paired_test_split(tmp_path):
   # A second call reuses the prepared data.
   again = synthetic.get_builder(size=24, num_train=6, num_test=3, data_dir=str(tmp_path))
   assert again.is_prepared()
+
+
+# ---------------------------------------------------------------------------- painting styles
+
+
+def _colours(style: int) -> np.ndarray:
+  """Style k's 16 possible output colours: its palette and its darkened palette."""
+  palette = synthetic.style_palette(style)
+  return np.concatenate([palette, synthetic.style_edge_darken(style) * palette])
+
+
+def _is_in(image: np.ndarray, colours: np.ndarray, atol: float = 1e-6) -> np.ndarray:
+  """Per pixel: is the colour one of `colours`?"""
+  return np.abs(image.reshape(-1, 1, 3) - colours[None]).max(-1).min(-1) <= atol
+
+
+def test_style_zero_is_the_original_painting():
+  np.testing.assert_array_equal(synthetic.style_palette(0), synthetic.PALETTE)
+  assert synthetic.style_edge_darken(0) == synthetic.EDGE_DARKEN
+  x = np.random.default_rng(1).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+  np.testing.assert_array_equal(synthetic.painting(x, 0), synthetic.painting(x))
+  np.testing.assert_array_equal(synthetic.painting(x, [0, 0]), synthetic.painting(x))
+
+
+def test_styles_are_deterministic_distinct_and_valid():
+  palettes = [synthetic.style_palette(k) for k in (1, 2, 3, 1000, 1001)]
+  np.testing.assert_array_equal(palettes[0], synthetic.style_palette(1))
+  for p in palettes:
+    assert p.shape == (8, 3) and p.dtype == np.float32
+    assert p.min() >= 0.0 and p.max() <= 1.0
+    dist = np.abs(p[:, None] - p[None]).max(-1) + np.eye(8)
+    assert dist.min() > 0.02  # 8 distinguishable colours
+  for i in range(len(palettes)):
+    for j in range(i):
+      assert np.abs(palettes[i] - palettes[j]).max() > 0.05
+  darken = [synthetic.style_edge_darken(k) for k in range(1, 50)]
+  assert min(darken) >= 0.1 and max(darken) <= 0.4 and np.std(darken) > 0.03
+  with pytest.raises(ValueError):
+    synthetic.style_palette(-1)
+
+
+def test_style_palette_is_a_hue_rotation_and_lightness_scale_of_the_base():
+  """Rotation about the grey axis then RGB x s: every distance and the grey level scale by s."""
+  base = synthetic.PALETTE.astype(np.float64)
+  hue_angles = []
+  for k in range(1, 40):
+    p = synthetic.style_palette(k).astype(np.float64)
+    unclipped = (p > 1e-6).all(-1) & (p < 1 - 1e-6).all(-1)
+    assert unclipped.sum() >= 4  # clipping to [0, 1] touches at most 4 colours
+    b, q = base[unclipped], p[unclipped]
+    # Grey level (RGB mean) scales by s; chroma vectors (RGB - grey) by s and rotate.
+    scale = q.mean(-1) / b.mean(-1)
+    assert 0.8 - 1e-5 <= scale.min() and scale.max() <= 1.2 + 1e-5
+    np.testing.assert_allclose(scale, scale[0], rtol=1e-5)
+    s = scale[0]
+    np.testing.assert_allclose(np.linalg.norm(q[:, None] - q[None], axis=-1),
+                               s * np.linalg.norm(b[:, None] - b[None], axis=-1), atol=1e-5)
+    cb, cq = b - b.mean(-1, keepdims=True), q / s - q.mean(-1, keepdims=True) / s
+    i = np.argmax(np.linalg.norm(cb, axis=-1))
+    cos = cb[i] @ cq[i] / (np.linalg.norm(cb[i]) * np.linalg.norm(cq[i]))
+    hue_angles.append(np.arccos(np.clip(cos, -1, 1)))
+  # Hue rotations spread over the turn (angles between chroma vectors up to pi).
+  assert min(hue_angles) < 0.6 and max(hue_angles) > 2.5
+
+
+def test_style_k_recolours_the_regions_and_edges_of_style_zero():
+  x = np.stack([synthetic.render_scene(i, 32) for i in range(3)])
+  base = synthetic.painting(x)
+  for k in (1, 7, 1003):
+    out = synthetic.painting(x, k)
+    palette_k, darken_k = synthetic.style_palette(k), synthetic.style_edge_darken(k)
+    for i, colour in enumerate(synthetic.PALETTE):
+      flat = np.isclose(base, colour).all(-1)
+      dark = np.isclose(base, synthetic.EDGE_DARKEN * colour).all(-1)
+      np.testing.assert_allclose(out[flat], np.broadcast_to(palette_k[i], out[flat].shape))
+      np.testing.assert_allclose(out[dark], np.broadcast_to(darken_k * palette_k[i],
+                                                            out[dark].shape), rtol=1e-6)
+    assert _is_in(out, _colours(k)).all()
+
+
+def test_painting_with_a_style_per_image_numpy_jax_and_jit():
+  x = np.random.default_rng(2).uniform(0, 1, (3, 12, 12, 3)).astype(np.float32)
+  styles = [0, 5, 1001]
+  out = synthetic.painting(x, styles)
+  for i, k in enumerate(styles):
+    np.testing.assert_array_equal(out[i], synthetic.painting(x[i], k))
+  np.testing.assert_allclose(np.asarray(synthetic.painting(jnp.asarray(x), styles)), out,
+                             atol=1e-6)
+  # In a jitted step the style tables are data: one trace for any styles.
+  palettes, darken = synthetic.style_tables(styles)
+  paint = jax.jit(lambda im, p, d: synthetic.paint_regions(*synthetic.painting_regions(im), p, d))
+  np.testing.assert_allclose(np.asarray(paint(jnp.asarray(x), palettes, darken)), out, atol=1e-6)
+  with pytest.raises(ValueError):
+    synthetic.painting(x, [1, 2])
+
+
+def test_split_rule_holds_out_unseen_styles():
+  assert [synthetic.example_style("train", i, 1) for i in range(5)] == [0] * 5
+  assert [synthetic.example_style("test", i, 1) for i in range(5)] == [0] * 5
+  assert [synthetic.example_style("train", i, 3) for i in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+  train = {synthetic.example_style("train", i, 1000) for i in range(3000)}
+  test = [synthetic.example_style("test", i, n) for n in (2, 1000) for i in range(50)]
+  assert train == set(range(1000)) and not train & set(test)
+  assert test[:3] == [1000, 1001, 1002] and test[:50] == test[50:]  # the same for every N
+  for bad in (0, 1001):
+    with pytest.raises(ValueError):
+      synthetic.example_style("train", 0, bad)
+  with pytest.raises(ValueError):
+    synthetic.example_style("val", 0, 2)
+
+
+def test_make_example_in_styles():
+  for split, i, n in (("train", 4, 3), ("test", 2, 3)):
+    k = synthetic.example_style(split, i, n)
+    photo = synthetic.make_example("photo", split, i, 24, num_styles=n)
+    np.testing.assert_array_equal(
+        photo["target"], synthetic.to_uint8(synthetic.painting(photo["image"] / 255.0, k)))
+    paint = synthetic.make_example("painting", split, i, 24, num_styles=n)
+    scene = synthetic.render_scene(synthetic.scene_seed("painting", split, i), 24)
+    np.testing.assert_array_equal(paint["image"], synthetic.to_uint8(synthetic.painting(scene, k)))
+    np.testing.assert_array_equal(paint["target"], paint["image"])
+  explicit = synthetic.make_example("painting", "train", 4, 24, style=9)
+  scene = synthetic.render_scene(synthetic.scene_seed("painting", "train", 4), 24)
+  np.testing.assert_array_equal(explicit["image"], synthetic.to_uint8(synthetic.painting(scene, 9)))
+
+
+def test_heldout_pairs_are_content_style_and_known_answer():
+  pairs = synthetic.heldout_pairs(3, 32, num_styles=4)
+  assert pairs["style_index"].tolist() == [1000, 1001, 1002]
+  for key in ("content", "style", "target"):
+    assert pairs[key].shape == (3, 32, 32, 3) and pairs[key].dtype == np.float32
+    assert pairs[key].min() >= -1 and pairs[key].max() <= 1
+  for i, k in enumerate(pairs["style_index"]):
+    one = synthetic.heldout_pair(i, 32, num_styles=4)
+    np.testing.assert_array_equal(one["content"],
+                                  synthetic.make_example("photo", "test", i, 32)["image"])
+    np.testing.assert_array_equal(
+        one["target"], synthetic.to_uint8(synthetic.painting(one["content"] / 255.0, k)))
+    # S is another scene, painted in style k and in no other style.
+    style = one["style"].astype(np.float32) / 255.0
+    assert _is_in(style, _colours(k), atol=0.5 / 255).all()
+    assert not _is_in(style, _colours(k + 1), atol=0.5 / 255).all()
+    assert np.abs(synthetic.painting(one["content"] / 255.0, k) - style).mean() > 0.05
+  single = synthetic.heldout_pair(0, 32, num_styles=1)
+  assert single["style_index"] == 0
+
+
+def test_known_answer_metrics_with_target_and_style_images():
+  pairs = synthetic.heldout_pairs(2, 32, num_styles=2)
+  m = synthetic.known_answer_metrics(pairs["content"], pairs["target"], target=pairs["target"],
+                                     style_images=pairs["style"])
+  assert set(m) == {"psnr", "ssim", "psnr_identity", "ssim_identity", "psnr_colour_transfer",
+                    "ssim_colour_transfer"}
+  assert np.isinf(m["psnr"]) and m["psnr_identity"] < 20 and m["psnr_colour_transfer"] < 20
+
+
+def test_multi_style_builder(tmp_path):
+  assert synthetic.config_name(64, 2000, 64) == "s64_n2000_t64_seed0"  # default name unchanged
+  builder = synthetic.get_builder(size=16, num_train=4, num_test=2, data_dir=str(tmp_path),
+                                  styles=3)
+  assert builder.builder_config.name == "s16_n4_t2_seed0_styles3"
+  train = list(builder.as_dataset(split="train_painting").as_numpy_iterator())
+  assert sorted(int(ex["style"]) for ex in train) == [0, 0, 1, 2]
+  for ex in train:
+    np.testing.assert_array_equal(ex["style_image"], ex["image"])
+  tests = list(builder.as_dataset(split="test_photo").as_numpy_iterator())
+  assert sorted(int(ex["style"]) for ex in tests) == [1000, 1001]
+  for ex in tests:
+    i = int(ex["style"]) - 1000
+    pair = synthetic.heldout_pair(i, 16, num_styles=3)
+    for key, feature in (("content", "image"), ("style", "style_image"), ("target", "target")):
+      np.testing.assert_array_equal(ex[feature], pair[key])

@@ -12,7 +12,7 @@ import pytest
 
 from ganstyle_jax import build, checkpointing, input_pipeline, train
 from ganstyle_jax.errors import UserError
-from tiny import tiny_config
+from configs.tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

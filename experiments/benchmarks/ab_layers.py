@@ -3,10 +3,10 @@
 Every variant is compiled in one process and the variants are timed alternately, so the
 machine's drift hits all alike. Prints one JSON line. A variant is `current` or a '+'-joined
 set of these replacements:
-  no_winograd             XLA's convolution for the 3x3 layers too (`layers.conv2d`'s CPU kernel
+  no_winograd             XLA's convolution for the 3x3 layers too (`ops.conv2d`'s CPU kernel
                           gradients kept)
-  xla_convolutions        XLA's own convolutions and gradients everywhere (`layers.conv2d` as
-                          on other platforms)
+  xla_convolutions        XLA's own convolutions and gradients everywhere (`ops.conv2d` as on
+                          other platforms: `ops.ConvPolicy.xla()`)
   autodiff_instance_norm  XLA's derivative of the instance-norm formula (not the closed form)
   reduce_window_max_pool  `nn.max_pool` (reduce_window; select-and-scatter gradient)
 
@@ -15,7 +15,7 @@ set of these replacements:
 """
 import argparse
 import contextlib
-import functools
+import dataclasses
 import json
 import time
 from unittest import mock
@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganstyle_jax import benchmark
-from ganstyle_jax.config_base import base_config
+from ganstyle_jax import benchmark, ops
 from ganstyle_jax.models import layers
 
 
@@ -37,9 +36,13 @@ def autodiff_instance_norm(x, eps=1e-5):
   return ((x32 - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
 
 
+# Replacements of the convolutions' path choice (the networks' conv_policy) ...
+POLICIES = {
+    "no_winograd": lambda p: dataclasses.replace(p, winograd_channels=1 << 30),
+    "xla_convolutions": lambda p: dataclasses.replace(p, xla_only=True),
+}
+# ... and of functions the networks call.
 REPLACEMENTS = {
-    "no_winograd": lambda: mock.patch.object(layers, "WINOGRAD_CHANNELS", float("inf")),
-    "xla_convolutions": layers.xla_convolutions,
     "autodiff_instance_norm": lambda: mock.patch.object(layers, "instance_norm",
                                                         autodiff_instance_norm),
     "reduce_window_max_pool": lambda: mock.patch.object(
@@ -56,21 +59,21 @@ def main():
   p.add_argument("--variants", default="current,no_winograd")
   p.add_argument("--rounds", type=int, default=5)
   a = p.parse_args()
-  c = base_config(a.model)
-  c.data.image_size, c.data.global_batch_size = a.image_size, a.global_batch_size
-  c.model.vgg.weights = "random"
-  if a.no_adv:
-    c.loss.w_adv = 0.0
-  body, state, batch, vgg = benchmark.train_problem(c)
+  c = benchmark.bench_config(a.model, a.image_size, a.global_batch_size, adversarial=not a.no_adv)
   key = jax.random.key(1)
   compiled = {}
   for variant in a.variants.split(","):
+    policy = ops.DEFAULT
     with contextlib.ExitStack() as stack:
       for name in variant.split("+"):
-        if name != "current":
+        if name in POLICIES:
+          policy = POLICIES[name](policy)
+        elif name != "current":
           stack.enter_context(REPLACEMENTS[name]())
-      # A new function object per variant: jit's trace cache must not be shared.
-      compiled[variant] = jax.jit(functools.partial(body)).lower(state, batch, vgg, key).compile()
+      # A new body (function object) per variant: jit's trace cache must not be shared. The
+      # states, batches and VGG variables of the variants are equal (seeded).
+      body, state, batch, vgg = benchmark.train_problem(c, policy)
+      compiled[variant] = jax.jit(body).lower(state, batch, vgg, key).compile()
   times = {k: [] for k in compiled}
   for r in range(a.rounds + 1):           # round 0 warms up
     for name, f in compiled.items():

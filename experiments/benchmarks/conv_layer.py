@@ -1,6 +1,6 @@
 """One reflection-padded 3x3 convolution layer, forward and forward + input and kernel gradients.
 
-Times `layers.conv2d` as the models use it (reflection pad, 'VALID' conv) on its CPU paths,
+Times `ops.conv2d` as the models use it (reflection pad, 'VALID' conv) on its CPU paths,
 or the same layer in PyTorch (`--framework=torch`, run with a Python that has torch; see
 torch_reference.py). One JSON line per shape, medians in ms. Run the two one after the other:
 
@@ -24,10 +24,9 @@ def median_ms(timed, fn, n):
 
 
 def jax_layer(shape, n):
-  from unittest import mock
-
   import jax
 
+  from ganstyle_jax import ops
   from ganstyle_jax.benchmark import timed
   from ganstyle_jax.models import layers
 
@@ -37,8 +36,8 @@ def jax_layer(shape, n):
   k = jax.random.normal(keys[1], (3, 3, i, o)) * 0.05
   dy = jax.random.normal(keys[2], (b, size, size, o))
   out = {}
-  def jitted():      # new function objects per path: jit's trace cache must not be shared
-    conv = lambda x, k: layers.conv2d(layers.reflect_pad(x, 1), k, padding="VALID")
+  def jitted(policy):
+    conv = lambda x, k: ops.conv2d(layers.reflect_pad(x, 1), k, padding="VALID", policy=policy)
 
     def both(x, k, dy):
       y, vjp = jax.vjp(conv, x, k)
@@ -46,12 +45,11 @@ def jax_layer(shape, n):
 
     return jax.jit(conv), jax.jit(both)
 
-  for path, channels, tile4 in [("xla", float("inf"), 0), ("winograd_2", 1, 1 << 30),
-                                ("winograd_4", 1, 0)]:
-    with mock.patch.object(layers, "WINOGRAD_CHANNELS", channels), \
-         mock.patch.object(layers, "WINOGRAD_TILE4_SIZE", tile4):
-      fwd, both = jitted()
-      fwd(x, k), both(x, k, dy)                 # traced with the path's settings
+  policies = {"xla": ops.ConvPolicy(winograd_channels=1 << 30),
+              "winograd_2": ops.ConvPolicy(winograd_channels=1, winograd_tile4_size=1 << 30),
+              "winograd_4": ops.ConvPolicy(winograd_channels=1, winograd_tile4_size=0)}
+  for path, policy in policies.items():
+    fwd, both = jitted(policy)
     out[f"{path}_fwd_ms"] = median_ms(timed, functools.partial(fwd, x, k), n)
     out[f"{path}_fwd_bwd_ms"] = median_ms(timed, functools.partial(both, x, k, dy), n)
   return out

@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganstyle_jax import ops
 from ganstyle_jax.models import layers as L
 
 Array = jax.Array
@@ -26,16 +27,18 @@ class PatchGAN(nn.Module):
     norm: 'instance' or 'none' (usual with spectral_norm).
     spectral_norm: divide every kernel by its spectral norm.
     dtype: computation dtype.
+    conv_policy: the CPU path choice of its convolutions (`ops.conv2d`).
   """
   ndf: int = 64
   n_layers: int = 3
   norm: str = "instance"
   spectral_norm: bool = False
   dtype: Any = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   def _conv(self, features: int, stride: int, name: str):
     kw = dict(kernel_size=(4, 4), strides=(stride, stride), padding=((1, 1), (1, 1)),
-              dtype=self.dtype, name=name)
+              dtype=self.dtype, conv_policy=self.conv_policy, name=name)
     if self.spectral_norm:
       return L.SpectralNormConv(features, **kw)
     return L.Conv(features, **kw)
@@ -62,6 +65,7 @@ class MultiScalePatchGAN(nn.Module):
   """`num_scales` PatchGANs on the image downsampled by 1, 2, 4, ... (pix2pixHD).
 
   Returns a list of logit maps, finest first; the adversarial losses average over the list.
+  Attributes after `num_scales` are PatchGAN's.
   """
   num_scales: int = 2
   ndf: int = 64
@@ -69,6 +73,7 @@ class MultiScalePatchGAN(nn.Module):
   norm: str = "instance"
   spectral_norm: bool = False
   dtype: Any = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   @nn.compact
   def __call__(self, x: Array) -> list[Array]:
@@ -78,6 +83,6 @@ class MultiScalePatchGAN(nn.Module):
         # 3x3 average pooling, stride 2, as pix2pixHD (count_include_pad=False ~ 'SAME' here).
         x = nn.avg_pool(x, (3, 3), strides=(2, 2), padding="SAME", count_include_pad=False)
       outs.append(PatchGAN(self.ndf, self.n_layers, self.norm, self.spectral_norm, self.dtype,
-                           name=f"scale{i}")(x))
+                           self.conv_policy, name=f"scale{i}")(x))
     return outs
 

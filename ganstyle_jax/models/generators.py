@@ -1,4 +1,5 @@
-"""Generators: the AdaIN generator G(C, S, alpha) and CycleGAN's ResNet generator G(C).
+"""Generators: the AdaIN generator G(C, S, alpha), CycleGAN's ResNet generator G(C) and
+pix2pix's U-Net generator G(C).
 
 Images are NHWC in [-1, 1]. Both are flax.linen modules used as pure `apply` functions.
 """
@@ -10,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganstyle_jax import ops
 from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import vgg as vgg_lib
 
@@ -38,10 +40,12 @@ def decoder_plan(encoder_layer: str) -> list[tuple[str, int]]:
 class AdaINDecoder(nn.Module):
   """Decoder of Huang & Belongie 2017: reflection-padded 3x3 convs, ReLU, nearest x2 upsampling.
 
-  With encoder_layer='relu4_1' it has exactly 3,505,219 parameters.
+  With encoder_layer='relu4_1' it has exactly 3,505,219 parameters. `conv_policy`: the CPU
+  path choice of its convolutions (`ops.conv2d`).
   """
   encoder_layer: str = "relu4_1"
   dtype: Any = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   @nn.compact
   def __call__(self, t: Array) -> Array:
@@ -53,7 +57,8 @@ class AdaINDecoder(nn.Module):
       if kind == "up":
         h = L.upsample_nearest(h)
         continue
-      h = L.ReflectConv(ch, 3, dtype=self.dtype, name=f"conv{i}")(h)
+      h = L.ReflectConv(ch, 3, dtype=self.dtype, conv_policy=self.conv_policy,
+                        name=f"conv{i}")(h)
       i += 1
       if i < n_conv:
         h = nn.relu(h)
@@ -70,13 +75,16 @@ class AdaINGenerator(nn.Module):
   Attributes:
     encoder_layer: the VGG19 layer the encoder stops at ('relu4_1' as in the paper).
     dtype: computation dtype.
+    conv_policy: the CPU path choice of the encoder's and decoder's convolutions.
   """
   encoder_layer: str = "relu4_1"
   dtype: Any = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   def setup(self):
-    self.encoder = vgg_lib.VGG19(dtype=self.dtype)
-    self.decoder = AdaINDecoder(self.encoder_layer, dtype=self.dtype)
+    self.encoder = vgg_lib.VGG19(dtype=self.dtype, conv_policy=self.conv_policy)
+    self.decoder = AdaINDecoder(self.encoder_layer, dtype=self.dtype,
+                                conv_policy=self.conv_policy)
 
   def encode(self, x: Array, layers: tuple[str, ...] = ()) -> dict[str, Array]:
     """VGG activations of images x: the encoder layer plus any extra `layers`."""
@@ -127,11 +135,13 @@ class ResnetBlock(nn.Module):
   """Residual block: [reflect-pad conv3x3, IN, ReLU, reflect-pad conv3x3, IN] + skip."""
   features: int
   dtype: Any = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    h = nn.relu(L.instance_norm(L.ReflectConv(self.features, 3, dtype=self.dtype)(x)))
-    h = L.instance_norm(L.ReflectConv(self.features, 3, dtype=self.dtype)(h))
+    conv = lambda: L.ReflectConv(self.features, 3, dtype=self.dtype, conv_policy=self.conv_policy)
+    h = nn.relu(L.instance_norm(conv()(x)))
+    h = L.instance_norm(conv()(h))
     return x + h
 
 
@@ -140,22 +150,73 @@ class ResNetGenerator(nn.Module):
 
   Instance norm without affine parameters, reflection padding; ngf=64, n_blocks=9 gives
   exactly 11,378,179 parameters. Images NHWC in [-1, 1], H and W multiples of 4.
+  `conv_policy`: the CPU path choice of its convolutions (`ops.conv2d`).
   """
   ngf: int = 64
   n_blocks: int = 9
   out_channels: int = 3
   dtype: Any = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    d = self.dtype
-    h = nn.relu(L.instance_norm(L.ReflectConv(self.ngf, 7, dtype=d)(x.astype(d))))
+    d, p = self.dtype, self.conv_policy
+    h = nn.relu(L.instance_norm(L.ReflectConv(self.ngf, 7, dtype=d, conv_policy=p)(x.astype(d))))
     for mult in (2, 4):
-      h = L.Conv(self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d)(h)
+      h = L.Conv(self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d,
+                 conv_policy=p)(h)
       h = nn.relu(L.instance_norm(h))
     for _ in range(self.n_blocks):
-      h = ResnetBlock(self.ngf * 4, dtype=d)(h)
+      h = ResnetBlock(self.ngf * 4, dtype=d, conv_policy=p)(h)
     for mult in (2, 1):
-      h = nn.relu(L.instance_norm(L.UpConv(self.ngf * mult, dtype=d)(h)))
-    h = L.ReflectConv(self.out_channels, 7, dtype=d)(h)
+      h = nn.relu(L.instance_norm(L.UpConv(self.ngf * mult, dtype=d, conv_policy=p)(h)))
+    h = L.ReflectConv(self.out_channels, 7, dtype=d, conv_policy=p)(h)
+    return jnp.tanh(h.astype(jnp.float32))
+
+
+class UNetGenerator(nn.Module):
+  """pix2pix's U-Net (Isola et al. 2017): num_downs stride-2 4x4 convolutions down to 1x1 at
+  size 2 ** num_downs, mirrored by 4x4 transposed convolutions, each level's down output
+  concatenated to the up path (skip connections).
+
+  Channels from the outermost level: ngf, 2 ngf, 4 ngf, then 8 ngf. Down: LeakyReLU(0.2)
+  (not at the input), conv, instance norm (not at the outermost or innermost level). Up: ReLU,
+  transposed conv, instance norm (tanh at the output); dropout 0.5 after the up path of the
+  num_downs - 5 levels above the innermost. Instance norm has no affine parameters, so every
+  conv has a bias; num_downs=8, ngf=64 ('unet_256') has 54,409,603 parameters, the count of
+  the reference definition with instance norm. Images NHWC in [-1, 1], H and W multiples of
+  2 ** num_downs. `conv_policy`: the CPU path choice of the down convolutions.
+  """
+  ngf: int = 64
+  num_downs: int = 8
+  out_channels: int = 3
+  use_dropout: bool = True
+  dtype: Any = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
+
+  @nn.compact
+  def __call__(self, x: Array, deterministic: bool = True) -> Array:
+    n, d = self.num_downs, self.dtype
+    if n < 5:
+      raise ValueError(f"UNetGenerator needs num_downs >= 5, got {n}")
+    channels = [self.ngf, self.ngf * 2, self.ngf * 4] + [self.ngf * 8] * (n - 3)
+    skips, h = [], x.astype(d)
+    for i, c in enumerate(channels):
+      if i > 0:
+        h = nn.leaky_relu(h, 0.2)
+      h = L.Conv(c, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d,
+                 conv_policy=self.conv_policy, name=f"down_{i}")(h)
+      if 0 < i < n - 1:
+        h = L.instance_norm(h)
+      skips.append(h)
+    for i in reversed(range(n)):
+      if i < n - 1:
+        h = jnp.concatenate([skips[i], h], axis=-1)
+      out = channels[i - 1] if i > 0 else self.out_channels
+      h = nn.ConvTranspose(out, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), dtype=d,
+                           name=f"up_{i}")(nn.relu(h))
+      if i > 0:
+        h = L.instance_norm(h)
+      if self.use_dropout and 4 <= i <= n - 2:
+        h = nn.Dropout(0.5, deterministic=deterministic)(h)
     return jnp.tanh(h.astype(jnp.float32))

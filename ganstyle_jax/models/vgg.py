@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ganstyle_jax import ops
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import state_dicts
@@ -80,8 +81,10 @@ class VGG19(nn.Module):
 
   Attributes:
     dtype: computation dtype (the returned activations have it).
+    conv_policy: the CPU path choice of its convolutions (`ops.conv2d`).
   """
   dtype: jnp.dtype = jnp.float32
+  conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   @nn.compact
   def __call__(self, x: Array, layers: Sequence[str] = ("relu5_1",)) -> dict[str, Array]:
@@ -105,7 +108,8 @@ class VGG19(nn.Module):
       kind = name[:4]
       if kind == "conv":
         h = L.Conv(CONV_CHANNELS[name], (3, 3), padding="SAME", dtype=self.dtype,
-                   kernel_init=nn.initializers.he_normal(), name=name)(h)
+                   kernel_init=nn.initializers.he_normal(), conv_policy=self.conv_policy,
+                   name=name)(h)
       elif kind == "relu":
         h = nn.relu(h)
       else:

@@ -1,10 +1,15 @@
-"""Tiny configs for tests: 32 px, narrow networks, few synthetic scenes."""
+"""Tiny configs for tests and quick checks: 32 px, narrow networks, few synthetic scenes.
+
+  python -m ganstyle_jax.main --config=configs/tiny.py:cyclegan --workdir=/tmp/tiny
+
+Each process builds its own small synthetic dataset (DATA_DIR), so parallel test workers do
+not race on one build.
+"""
 import os
 import tempfile
 
 from ganstyle_jax.config_base import base_config
 
-# One synthetic dataset build per test process, shared by every tiny config.
 DATA_DIR = os.path.join(tempfile.gettempdir(), f"ganstyle_test_tfds_{os.getpid()}")
 
 
@@ -26,17 +31,11 @@ def tiny_config(model: str = "adain_gan", parallelism: str = "pmap", steps: int 
   c.model.vgg.weights = "random"
   c.model.generator.encoder_layer = "relu2_1"
   c.model.generator.ngf, c.model.generator.n_blocks = 8, 1
+  c.model.generator.num_downs = 5           # pix2pix: a 32 px U-Net
   c.model.discriminator.ndf = 8
   c.loss.pool_size = 4
   return c
 
 
-
-def with_sgd(build_setup):
-  """Wraps build_setup to use SGD: Adam turns float noise in near-zero gradients (biases
-  before instance norm) into lr-sized steps; SGD keeps updates proportional to the gradients,
-  so runs that differ only in reduction order can be compared."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  import optax  # pylint: disable=g-import-not-at-top
-  return lambda config: dataclasses.replace(build_setup(config), g_tx=optax.sgd(1e-4),
-                                            d_tx=optax.sgd(1e-4))
+def get_config(model: str = "adain_gan"):
+  return tiny_config(model)

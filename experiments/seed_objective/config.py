@@ -1,0 +1,117 @@
+"""Arms of the seed-objective study: `--config=experiments/seed_objective/config.py:ARM`.
+
+Every arm is the same adain_gan recipe on the multi-style synthetic benchmark (64 px, frozen
+random VGG19, STYLES train styles, evaluated on held-out styles never seen in training) with
+one change; the study README says what each arm tests. ARM names: see ARMS.
+"""
+import os
+import runpy
+
+from ganstyle_jax.config_base import base_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STYLES = 16
+STEPS = 600
+EVAL_EVERY = 200
+
+
+def recipe():
+  """The base recipe (configs/demo.py is this recipe)."""
+  c = base_config("adain_gan")
+  _schedule(c)
+  c.data.global_batch_size = 4
+  c.data.synthetic_styles = STYLES
+  c.model.vgg.weights = "random"
+  c.model.generator.encoder_layer = "relu2_1"
+  c.model.discriminator.ndf = 32
+  c.loss.content_type = "pixel"
+  c.loss.w_style = 1.0
+  c.loss.style_layers = ("relu1_1", "relu2_1")
+  c.loss.style_layer_weights = (1.0, 1.0)
+  c.loss.adv_type = "lsgan"
+  c.loss.w_adv = 1.0
+  return c
+
+
+def single_style(c):
+  """The single-style benchmark: style 0 only (the known answer is painting(C))."""
+  c.data.synthetic_styles = 1
+  return c
+
+
+def _no_adv(c):
+  c.loss.w_adv = 0.0
+  return c
+
+
+def _adv(kind):
+  def arm(c):
+    c.loss.adv_type = kind
+    return c
+  return arm
+
+
+def _supervised(c):
+  """The ceiling: G trained with L1 to the known answer alone."""
+  c.loss.w_adv = c.loss.w_content = c.loss.w_style = 0.0
+  c.loss.w_supervised = 10.0
+  return c
+
+
+def _cyclegan():
+  """configs/demo_cyclegan.py on the single-style benchmark, STEPS steps."""
+  c = runpy.run_path(os.path.join(REPO, "configs", "demo_cyclegan.py"))["get_config"]()
+  _schedule(c)
+  c.data.synthetic_styles = 1
+  return c
+
+
+def _pix2pix():
+  """The single-style ceiling: pix2pix on the synthetic (photo, painting) pairs."""
+  c = base_config("pix2pix")
+  _schedule(c)
+  c.data.global_batch_size = 4
+  c.model.vgg.weights = "random"
+  c.model.generator.ngf = 32
+  c.model.generator.num_downs = 6
+  c.model.discriminator.ndf = 32
+  c.loss.adv_type = "nonsat"
+  c.loss.w_supervised = 100.0
+  return c
+
+
+def _schedule(c):
+  c.total_steps = STEPS
+  c.log_every_steps = 50
+  c.checkpoint_every_steps = STEPS
+  c.sample_every_steps = STEPS
+  c.eval_every_steps = EVAL_EVERY
+  c.num_eval_images = 64
+  c.num_sample_images = 6
+
+
+ARMS = {
+    "no_adv": lambda: _no_adv(recipe()),
+    "nonsat": lambda: _adv("nonsat")(recipe()),
+    "lsgan": lambda: _adv("lsgan")(recipe()),
+    "hinge": lambda: _adv("hinge")(recipe()),
+    "supervised": lambda: _supervised(recipe()),
+    "single_adain": lambda: single_style(recipe()),
+    "single_cyclegan": _cyclegan,
+    "single_pix2pix": _pix2pix,
+}
+LABELS = {
+    "no_adv": "AdaIN, no adversarial term", "nonsat": "AdaIN-GAN, nonsat (the seed's)",
+    "lsgan": "AdaIN-GAN, LSGAN", "hinge": "AdaIN-GAN, hinge",
+    "supervised": "ceiling: AdaIN G, L1 to the known answer",
+    "single_adain": "AdaIN-GAN, LSGAN (the recipe)", "single_cyclegan": "CycleGAN (demo config)",
+    "single_pix2pix": "ceiling: pix2pix (paired)",
+}
+BENCHMARKS = {
+    "multi_style": ("no_adv", "nonsat", "lsgan", "hinge", "supervised"),
+    "single_style": ("single_adain", "single_cyclegan", "single_pix2pix"),
+}
+
+
+def get_config(arm: str = "lsgan"):
+  return ARMS[arm]()

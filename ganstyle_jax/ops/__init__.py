@@ -1,0 +1,22 @@
+"""Platform-specific kernels: the CPU convolution paths behind one `conv2d`.
+
+Every convolution of the trained networks goes through `conv2d`, which on the CPU (other
+platforms keep XLA's convolution and its gradients, through `lax.platform_dependent`):
+- runs 3x3 stride-1 float32 layers with enough input and output channels by Winograd's
+  F(4x4, 3x3) (F(2x2, 3x3) for small outputs), forward and backward (`winograd`): a quarter of
+  the multiplications, as one batched matmul;
+- replaces XLA's kernel gradient where it is slow (`kernel_grads`): image by image for batches
+  whose input outgrows the caches, and as one matmul for layers with few output channels;
+and, on every platform, computes an unpadded ('VALID') stride-1 convolution outside the
+Winograd path, such as reflection padding's `pad(reflect) -> conv(padding='VALID')`, as a
+'SAME' one cropped: XLA's CPU convolution without padding is several times slower.
+
+Which path a layer takes is decided by a `ConvPolicy`, a frozen (hashable) value passed to
+`conv2d` as a static argument; the linen layers of `ganstyle_jax.models` hold one as their
+`conv_policy` attribute. `DEFAULT` has the measured thresholds; `ConvPolicy.xla()` makes every
+layer XLA's own convolution (for FLOP counts of direct convolutions). Timings:
+experiments/benchmarks/README.md.
+"""
+from ganstyle_jax.ops.conv import DEFAULT, ConvPolicy, Path, conv2d
+
+__all__ = ["DEFAULT", "ConvPolicy", "Path", "conv2d"]
