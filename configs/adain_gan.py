@@ -11,12 +11,13 @@ Run:
 Expected runtime and result: not measured (needs the dataset and ImageNet VGG weights, and an
 accelerator for a useful number of steps).
 """
+
 from ganstyle_jax.config_base import base_config
 
 
 def get_config():
   c = base_config("adain_gan")
-  c.total_steps = 160_000                 # as Huang & Belongie (160k iterations, batch 8)
+  c.total_steps = 160_000  # as Huang & Belongie (160k iterations, batch 8)
   c.log_every_steps = 100
   c.checkpoint_every_steps = 5_000
   c.sample_every_steps = 1_000
@@ -25,13 +26,13 @@ def get_config():
   c.data.style = "tfds:cycle_gan/monet2photo:trainA"
   c.data.real = "tfds:cycle_gan/monet2photo:trainA"
   c.data.image_size = 256
-  c.data.load_size = 512                  # AdaIN: resize the shorter side to 512, crop 256
+  c.data.load_size = 512  # AdaIN: resize the shorter side to 512, crop 256
   c.data.global_batch_size = 8
   c.model.vgg.weights = "imagenet"
   c.model.generator.encoder_layer = "relu4_1"
   c.loss.adv_type = "lsgan"
   c.loss.w_content = 1.0
   c.loss.w_style = 10.0
-  c.loss.w_adv = 0.1                      # a light adversarial term on top of AdaIN's losses
-  c.optim.g.lr = 1e-4                     # AdaIN's decoder lr
+  c.loss.w_adv = 0.1  # a light adversarial term on top of AdaIN's losses
+  c.optim.g.lr = 1e-4  # AdaIN's decoder lr
   return c

@@ -11,6 +11,7 @@ style image's colour scheme).
 
 Measured: see MEASURED below (filled in from the runs it names).
 """
+
 from ganstyle_jax.config_base import base_config
 
 MEASURED = "not yet measured"
@@ -27,10 +28,10 @@ def get_config():
   c.num_sample_images = 6
   c.data.global_batch_size = 4
   c.data.synthetic_styles = 16
-  c.model.vgg.weights = "random"              # no download: frozen He-init features
+  c.model.vgg.weights = "random"  # no download: frozen He-init features
   c.model.generator.encoder_layer = "relu2_1"
   c.model.discriminator.ndf = 32
-  c.loss.content_type = "pixel"               # the seed's ||G(C, S) - C||^2
+  c.loss.content_type = "pixel"  # the seed's ||G(C, S) - C||^2
   c.loss.w_style = 1.0
   c.loss.style_layers = ("relu1_1", "relu2_1")
   c.loss.style_layer_weights = (1.0, 1.0)

@@ -8,6 +8,7 @@ Expected: 161 s on a 2-core CPU (synthetic dataset already built); known-answer 
   The sample grids (A | G(A) | B | F(B)) show G(A) keeping the scenes' layout with shifted,
   blurred colours after 400 steps.
 """
+
 from ganstyle_jax.config_base import base_config
 
 
@@ -19,9 +20,9 @@ def get_config():
   c.sample_every_steps = 100
   c.eval_every_steps = 200
   c.data.global_batch_size = 4
-  c.model.generator.ngf = 16            # small ResNet generator for the CPU
+  c.model.generator.ngf = 16  # small ResNet generator for the CPU
   c.model.generator.n_blocks = 3
   c.model.discriminator.ndf = 16
   c.loss.pool_size = 50
-  c.model.vgg.weights = "random"        # evaluation metrics only; no download
+  c.model.vgg.weights = "random"  # evaluation metrics only; no download
   return c

@@ -5,6 +5,7 @@
 Each process builds its own small synthetic dataset (DATA_DIR), so parallel test workers do
 not race on one build.
 """
+
 import os
 import tempfile
 
@@ -31,7 +32,7 @@ def tiny_config(model: str = "adain_gan", parallelism: str = "pmap", steps: int 
   c.model.vgg.weights = "random"
   c.model.generator.encoder_layer = "relu2_1"
   c.model.generator.ngf, c.model.generator.n_blocks = 8, 1
-  c.model.generator.num_downs = 5           # pix2pix: a 32 px U-Net
+  c.model.generator.num_downs = 5  # pix2pix: a 32 px U-Net
   c.model.discriminator.ndf = 8
   c.loss.pool_size = 4
   return c

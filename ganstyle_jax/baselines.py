@@ -26,11 +26,14 @@ import numpy as np
 
 from ganstyle_jax import metrics
 
-RGB_TO_XYZ = np.array([
+RGB_TO_XYZ = np.array(
+  [
     [0.4124564, 0.3575761, 0.1804375],
     [0.2126729, 0.7151522, 0.0721750],
     [0.0193339, 0.1191920, 0.9503041],
-], dtype=np.float64)
+  ],
+  dtype=np.float64,
+)
 XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ)
 WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
 _DELTA = 6.0 / 29.0
@@ -56,8 +59,9 @@ def rgb_to_lab(rgb):
   c = xp.asarray(rgb, dtype)
   lin = xp.where(c <= 0.04045, c / 12.92, ((xp.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4)
   xyz = _matvec(lin, RGB_TO_XYZ, xp, dtype) / xp.asarray(WHITE_D65, dtype)
-  f = xp.where(xyz > _DELTA ** 3, xp.cbrt(xp.maximum(xyz, _DELTA ** 3)),
-               xyz / (3 * _DELTA ** 2) + 4.0 / 29.0)
+  f = xp.where(
+    xyz > _DELTA**3, xp.cbrt(xp.maximum(xyz, _DELTA**3)), xyz / (3 * _DELTA**2) + 4.0 / 29.0
+  )
   fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
   return xp.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 
@@ -69,10 +73,11 @@ def lab_to_rgb(lab):
   lab = xp.asarray(lab, dtype)
   fy = (lab[..., 0] + 16.0) / 116.0
   f = xp.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
-  xyz = xp.where(f > _DELTA, f ** 3, 3 * _DELTA ** 2 * (f - 4.0 / 29.0))
+  xyz = xp.where(f > _DELTA, f**3, 3 * _DELTA**2 * (f - 4.0 / 29.0))
   lin = xp.clip(_matvec(xyz * xp.asarray(WHITE_D65, dtype), XYZ_TO_RGB, xp, dtype), 0.0, 1.0)
-  srgb = xp.where(lin <= 0.0031308, 12.92 * lin,
-                  1.055 * xp.maximum(lin, 0.0031308) ** (1.0 / 2.4) - 0.055)
+  srgb = xp.where(
+    lin <= 0.0031308, 12.92 * lin, 1.055 * xp.maximum(lin, 0.0031308) ** (1.0 / 2.4) - 0.055
+  )
   return xp.clip(srgb, 0.0, 1.0)
 
 
@@ -104,14 +109,15 @@ def colour_transfer(content, style):
 
 
 @jax.jit
-def _baseline_scores(content: jax.Array, style: jax.Array, target: jax.Array
-                     ) -> dict[str, jax.Array]:
+def _baseline_scores(
+  content: jax.Array, style: jax.Array, target: jax.Array
+) -> dict[str, jax.Array]:
   transferred = colour_transfer(content, style)
   return {
-      "psnr_identity": metrics.psnr(content, target),
-      "ssim_identity": metrics.ssim(content, target),
-      "psnr_colour_transfer": metrics.psnr(transferred, target),
-      "ssim_colour_transfer": metrics.ssim(transferred, target),
+    "psnr_identity": metrics.psnr(content, target),
+    "ssim_identity": metrics.ssim(content, target),
+    "psnr_colour_transfer": metrics.psnr(transferred, target),
+    "ssim_colour_transfer": metrics.ssim(transferred, target),
   }
 
 
@@ -129,6 +135,9 @@ def known_answer_baselines(content, style, target) -> dict[str, float]:
   Returns:
     {"psnr_identity", "ssim_identity", "psnr_colour_transfer", "ssim_colour_transfer"}.
   """
-  scores = _baseline_scores(jnp.asarray(content, jnp.float32), jnp.asarray(style, jnp.float32),
-                            jnp.asarray(target, jnp.float32))
+  scores = _baseline_scores(
+    jnp.asarray(content, jnp.float32),
+    jnp.asarray(style, jnp.float32),
+    jnp.asarray(target, jnp.float32),
+  )
   return {k: float(jnp.mean(v)) for k, v in scores.items()}

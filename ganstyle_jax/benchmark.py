@@ -11,6 +11,7 @@ steps after warm-up, each ended by block_until_ready; `compile_s` is the first c
 compile + run). FLOPs come from XLA's cost analysis of the compiled step; `mfu` divides the
 achieved FLOP/s by --peak_flops, or else by a float32 matmul measured on the same device.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,7 +54,7 @@ def measured_matmul_flops(n: int = 2048, reps: int = 5) -> float:
     t = time.perf_counter()
     f(a).block_until_ready()
     ts.append(time.perf_counter() - t)
-  return 2 * n ** 3 / float(np.median(ts))
+  return 2 * n**3 / float(np.median(ts))
 
 
 def machine() -> dict:
@@ -64,22 +65,34 @@ def machine() -> dict:
       for line in f:
         key, _, value = line.partition(":")
         info.setdefault(key.strip(), value.strip())
-  except OSError:   # not Linux: no flags to report
+  except OSError:  # not Linux: no flags to report
     pass
   cpu_flags = set(info.get("flags", "").split())
   d = jax.devices()[0]
-  return {"cpu_model": info.get("model name") or platform.processor() or platform.machine(),
-          "cpu_cores": os.cpu_count(),
-          "cpu_flags": {f: f in cpu_flags for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")},
-          "device_kind": d.device_kind, "platform": d.platform, "device_count": jax.device_count(),
-          "python_version": platform.python_version(),
-          **{f"{name}_version": importlib.metadata.version(name)
-             for name in ("jax", "jaxlib", "flax", "optax", "numpy")}}
+  return {
+    "cpu_model": info.get("model name") or platform.processor() or platform.machine(),
+    "cpu_cores": os.cpu_count(),
+    "cpu_flags": {f: f in cpu_flags for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")},
+    "device_kind": d.device_kind,
+    "platform": d.platform,
+    "device_count": jax.device_count(),
+    "python_version": platform.python_version(),
+    **{
+      f"{name}_version": importlib.metadata.version(name)
+      for name in ("jax", "jaxlib", "flax", "optax", "numpy")
+    },
+  }
 
 
-def bench_config(model: str = "cyclegan", image_size: int = 256, global_batch_size: int = 1,
-                 parallelism: str = "jit", compute_dtype: str = "float32", adversarial: bool = True,
-                 n_blocks: int = 9):
+def bench_config(
+  model: str = "cyclegan",
+  image_size: int = 256,
+  global_batch_size: int = 1,
+  parallelism: str = "jit",
+  compute_dtype: str = "float32",
+  adversarial: bool = True,
+  n_blocks: int = 9,
+):
   """The reference architectures of DESIGN.md at this size, random VGG (no download)."""
   c = base_config(model)
   c.parallelism, c.compute_dtype = parallelism, compute_dtype
@@ -115,8 +128,10 @@ def train_problem(config, conv_policy: ops.ConvPolicy = ops.DEFAULT) -> tuple:
   state = build.init_state(setup, jax.random.key(0), size)
   vgg = vgg_lib.load_params("random") if setup.family.needs_vgg else None
   rng = np.random.default_rng(0)
-  host = {k: rng.uniform(-1, 1, (n, size, size, 3)).astype(np.float32)
-          for k in setup.family.batch_keys(config)}
+  host = {
+    k: rng.uniform(-1, 1, (n, size, size, 3)).astype(np.float32)
+    for k in setup.family.batch_keys(config)
+  }
   return body, state, host, vgg
 
 
@@ -131,8 +146,11 @@ def bench_train(config, *, warmup: int = 2, steps: int = 5, peak_flops: float = 
   # XLA's own convolutions: the analysis counts a loop body once, and Winograd's
   # multiplications rather than the convolution's).
   xla_body = train_problem(config, ops.ConvPolicy.xla())[0]
-  compiled = jax.jit(functools.partial(xla_body, axis_name=None)).lower(
-      state, jax.device_get(batch) if config.parallelism == "jit" else host, vgg, key).compile()
+  compiled = (
+    jax.jit(functools.partial(xla_body, axis_name=None))
+    .lower(state, jax.device_get(batch) if config.parallelism == "jit" else host, vgg, key)
+    .compile()
+  )
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float(cost.get("flops", 0.0)) if cost else 0.0
@@ -146,32 +164,49 @@ def bench_train(config, *, warmup: int = 2, steps: int = 5, peak_flops: float = 
   step_s = float(np.median(ts))
   peak = peak_flops or measured_matmul_flops()
   n = config.data.global_batch_size
-  return {"benchmark": "train", "model": config.model.name,
-          "image_size": config.data.image_size, "global_batch_size": n,
-          "parallelism": config.parallelism, "dtype": config.compute_dtype,
-          "adversarial": config.loss.w_adv > 0,
-          "generator": config.model.generator.to_dict(),
-          "step_s": step_s, "images_per_sec": n / step_s,
-          "step_s_all": ts, "compile_s": compile_s, "flops_per_step": flops,
-          # Counted on direct convolutions; Winograd layers (CPU) multiply less, so "mfu" is
-          # model FLOP/s over the peak and can exceed 1 there.
-          "flops_basis": "direct convolutions",
-          "achieved_flops": flops / step_s, "peak_flops": peak,
-          "peak_flops_source": "given" if peak_flops else "measured f32 2048^3 matmul",
-          "mfu": flops / step_s / peak, "peak_rss_mb": peak_rss_mb(),
-          "device_peak_bytes": device_peak_bytes(), **machine()}
+  return {
+    "benchmark": "train",
+    "model": config.model.name,
+    "image_size": config.data.image_size,
+    "global_batch_size": n,
+    "parallelism": config.parallelism,
+    "dtype": config.compute_dtype,
+    "adversarial": config.loss.w_adv > 0,
+    "generator": config.model.generator.to_dict(),
+    "step_s": step_s,
+    "images_per_sec": n / step_s,
+    "step_s_all": ts,
+    "compile_s": compile_s,
+    "flops_per_step": flops,
+    # Counted on direct convolutions; Winograd layers (CPU) multiply less, so "mfu" is
+    # model FLOP/s over the peak and can exceed 1 there.
+    "flops_basis": "direct convolutions",
+    "achieved_flops": flops / step_s,
+    "peak_flops": peak,
+    "peak_flops_source": "given" if peak_flops else "measured f32 2048^3 matmul",
+    "mfu": flops / step_s / peak,
+    "peak_rss_mb": peak_rss_mb(),
+    "device_peak_bytes": device_peak_bytes(),
+    **machine(),
+  }
 
 
-def bench_stylize(image_size: int = 512, *, method: str = "generator", warmup: int = 2,
-                  steps: int = 5, compute_dtype: str = "float32") -> dict:
+def bench_stylize(
+  image_size: int = 512,
+  *,
+  method: str = "generator",
+  warmup: int = 2,
+  steps: int = 5,
+  compute_dtype: str = "float32",
+) -> dict:
   """Latency of one adain_gan stylization (encode C and S, AdaIN, decode) or of one Gatys
   optimisation step (gatys.objective's gradient), on a square image of image_size."""
   vgg_variables = vgg_lib.load_params("random")
-  x = jnp.asarray(np.random.default_rng(0).uniform(
-      -1, 1, (1, image_size, image_size, 3)).astype(np.float32))
+  x = jnp.asarray(
+    np.random.default_rng(0).uniform(-1, 1, (1, image_size, image_size, 3)).astype(np.float32)
+  )
   if method == "generator":
-    setup = build.build_setup(bench_config("adain_gan", image_size,
-                                           compute_dtype=compute_dtype))
+    setup = build.build_setup(bench_config("adain_gan", image_size, compute_dtype=compute_dtype))
     g = setup.generator
     dec = setup.family.init_params(setup, jax.random.key(0), image_size)["g_params"]
     variables = generators.assemble_variables(vgg_variables, dec)
@@ -183,11 +218,18 @@ def bench_stylize(image_size: int = 512, *, method: str = "generator", warmup: i
   else:
     raise UserError(f"unknown stylize method {method!r}; use generator or optimize")
   compile_s, ts = timed(run_once, warmup, steps)
-  return {"benchmark": "stylize", "method": method, "image_size": image_size,
-          "dtype": compute_dtype,
-          "latency_ms": 1000 * float(np.median(ts)), "latency_ms_all": [1000 * t for t in ts],
-          "compile_s": compile_s, "peak_rss_mb": peak_rss_mb(),
-          "device_peak_bytes": device_peak_bytes(), **machine()}
+  return {
+    "benchmark": "stylize",
+    "method": method,
+    "image_size": image_size,
+    "dtype": compute_dtype,
+    "latency_ms": 1000 * float(np.median(ts)),
+    "latency_ms_all": [1000 * t for t in ts],
+    "compile_s": compile_s,
+    "peak_rss_mb": peak_rss_mb(),
+    "device_peak_bytes": device_peak_bytes(),
+    **machine(),
+  }
 
 
 def main(argv):
@@ -196,12 +238,20 @@ def main(argv):
   f = flags.FLAGS
   try:
     if argv[1] == "train":
-      config = bench_config(f.model, f.image_size, f.global_batch_size, f.parallelism,
-                            f.compute_dtype, not f.no_adv, f.n_blocks)
+      config = bench_config(
+        f.model,
+        f.image_size,
+        f.global_batch_size,
+        f.parallelism,
+        f.compute_dtype,
+        not f.no_adv,
+        f.n_blocks,
+      )
       result = bench_train(config, warmup=f.warmup, steps=f.steps, peak_flops=f.peak_flops)
     else:
-      result = bench_stylize(f.image_size, method=f.method, warmup=f.warmup, steps=f.steps,
-                             compute_dtype=f.compute_dtype)
+      result = bench_stylize(
+        f.image_size, method=f.method, warmup=f.warmup, steps=f.steps, compute_dtype=f.compute_dtype
+      )
   except UserError as e:
     sys.exit(f"error: {e}")
   print(json.dumps(result), flush=True)
@@ -219,8 +269,12 @@ def run():
   flags.DEFINE_integer("warmup", 2, "Untimed steps after the first (compiling) one.")
   flags.DEFINE_integer("steps", 5, "Timed steps (median reported).")
   flags.DEFINE_float("peak_flops", 0.0, "Peak FLOP/s for MFU; 0 = measure a float32 matmul.")
-  flags.DEFINE_enum("method", "generator", ["generator", "optimize"],
-                    "stylize: the trained-generator path or Gatys optimisation (per step).")
+  flags.DEFINE_enum(
+    "method",
+    "generator",
+    ["generator", "optimize"],
+    "stylize: the trained-generator path or Gatys optimisation (per step).",
+  )
   app.run(main)
 
 

@@ -1,4 +1,5 @@
 """From a config to a GanSetup (networks, optimizers, loss settings) and an initial GanState."""
+
 from __future__ import annotations
 
 import jax
@@ -15,12 +16,21 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 def loss_config(lc: ml_collections.ConfigDict) -> steps.LossConfig:
   """config.loss as the static LossConfig of the steps, its choices checked."""
   loss = steps.LossConfig(
-      adv_type=lc.adv_type, w_adv=lc.w_adv, w_content=lc.w_content, w_style=lc.w_style,
-      w_cycle=lc.w_cycle, w_identity=lc.w_identity, w_tv=lc.w_tv, w_supervised=lc.w_supervised,
-      r1_gamma=lc.r1_gamma,
-      style_type=lc.style_type, content_type=lc.content_type,
-      style_layers=tuple(lc.style_layers), style_layer_weights=tuple(lc.style_layer_weights),
-      pool_size=lc.pool_size)
+    adv_type=lc.adv_type,
+    w_adv=lc.w_adv,
+    w_content=lc.w_content,
+    w_style=lc.w_style,
+    w_cycle=lc.w_cycle,
+    w_identity=lc.w_identity,
+    w_tv=lc.w_tv,
+    w_supervised=lc.w_supervised,
+    r1_gamma=lc.r1_gamma,
+    style_type=lc.style_type,
+    content_type=lc.content_type,
+    style_layers=tuple(lc.style_layers),
+    style_layer_weights=tuple(lc.style_layer_weights),
+    pool_size=lc.pool_size,
+  )
   if loss.adv_type not in losses.ADV_TYPES:
     raise UserError(f"unknown loss.adv_type {loss.adv_type!r}; use one of {losses.ADV_TYPES}")
   if loss.style_type not in ("gram", "mean_std"):
@@ -30,8 +40,9 @@ def loss_config(lc: ml_collections.ConfigDict) -> steps.LossConfig:
   return loss
 
 
-def build_setup(config: ml_collections.ConfigDict,
-                conv_policy: ops.ConvPolicy = ops.DEFAULT) -> steps.GanSetup:
+def build_setup(
+  config: ml_collections.ConfigDict, conv_policy: ops.ConvPolicy = ops.DEFAULT
+) -> steps.GanSetup:
   """Networks, optimizers and loss settings named by the config.
 
   conv_policy: the CPU convolution paths of every network (G, D and the loss VGG);
@@ -43,11 +54,16 @@ def build_setup(config: ml_collections.ConfigDict,
   dtype = DTYPES[config.compute_dtype]
   g, d = family.build_networks(config, dtype, conv_policy)
   return steps.GanSetup(
-      family=family, generator=g, discriminator=d,
-      g_tx=optim.optimizer(config.optim.g, config.total_steps),
-      d_tx=optim.optimizer(config.optim.d, config.total_steps),
-      loss=loss_config(config.loss), ema_decay=config.model.ema_decay, compute_dtype=dtype,
-      conv_policy=conv_policy)
+    family=family,
+    generator=g,
+    discriminator=d,
+    g_tx=optim.optimizer(config.optim.g, config.total_steps),
+    d_tx=optim.optimizer(config.optim.d, config.total_steps),
+    loss=loss_config(config.loss),
+    ema_decay=config.model.ema_decay,
+    compute_dtype=dtype,
+    conv_policy=conv_policy,
+  )
 
 
 def init_state(setup: steps.GanSetup, key: jax.Array, image_size: int) -> GanState:
@@ -55,8 +71,12 @@ def init_state(setup: steps.GanSetup, key: jax.Array, image_size: int) -> GanSta
   fields = setup.family.init_params(setup, key, image_size)
   g_params, d_params = fields.pop("g_params"), fields.pop("d_params")
   return GanState(
-      step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params,
-      g_opt_state=setup.g_tx.init(g_params), d_opt_state=setup.d_tx.init(d_params),
-      # A copy: the step donates the state, and one buffer cannot be donated twice.
-      ema_g_params=jax.tree.map(jnp.copy, g_params) if setup.ema_decay > 0 else None,
-      **fields)
+    step=jnp.zeros((), jnp.int32),
+    g_params=g_params,
+    d_params=d_params,
+    g_opt_state=setup.g_tx.init(g_params),
+    d_opt_state=setup.d_tx.init(d_params),
+    # A copy: the step donates the state, and one buffer cannot be donated twice.
+    ema_g_params=jax.tree.map(jnp.copy, g_params) if setup.ema_decay > 0 else None,
+    **fields,
+  )

@@ -21,6 +21,7 @@ arrays from one local replica, which orbax writes from process 0 only (JSON item
 while every process takes part in the save as orbax expects. A restore gives host arrays,
 which the caller places on its devices: a checkpoint restores on any process or device count.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ def checkpoint_dir(workdir: str | os.PathLike) -> str:
 
 def host_copy(tree):
   """Host NumPy copy of a replicated pytree, read from this process's first replica."""
-  local = lambda x: (x.addressable_data(0)
-                     if isinstance(x, jax.Array) and not x.is_fully_addressable else x)
+  local = lambda x: (
+    x.addressable_data(0) if isinstance(x, jax.Array) and not x.is_fully_addressable else x
+  )
   return jax.device_get(jax.tree.map(local, tree))
 
 
@@ -74,8 +76,9 @@ def _shapes(tree) -> dict[str, list[int]]:
 
 
 def _checksums(tree) -> dict[str, int]:
-  return {k: zlib.crc32(np.ascontiguousarray(v).view(np.uint8).ravel())
-          for k, v in _leaves(tree).items()}
+  return {
+    k: zlib.crc32(np.ascontiguousarray(v).view(np.uint8).ravel()) for k, v in _leaves(tree).items()
+  }
 
 
 def _reason(e: Exception) -> str:
@@ -121,23 +124,27 @@ class Checkpointer:
       temporary directories and move unreadable checkpoints aside. Readers only read.
   """
 
-  def __init__(self, directory: str, keep: int = 3, async_save: bool = True,
-               writer: bool = False):
+  def __init__(self, directory: str, keep: int = 3, async_save: bool = True, writer: bool = False):
     self.directory = paths.absolute(directory)
     self.writer = writer
     if writer:
-      options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                             enable_async_checkpointing=async_save,
-                                             cleanup_tmp_directories=True)
+      options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep,
+        create=True,
+        enable_async_checkpointing=async_save,
+        cleanup_tmp_directories=True,
+      )
     else:
-      options = ocp.CheckpointManagerOptions(read_only=True, create=False,
-                                             enable_async_checkpointing=False)
-    self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                         item_names=("state", "data", "meta"))
-    self.unreadable: dict[int, str] = {}   # step -> why, found by the last restore
+      options = ocp.CheckpointManagerOptions(
+        read_only=True, create=False, enable_async_checkpointing=False
+      )
+    self.manager = ocp.CheckpointManager(
+      self.directory, options=options, item_names=("state", "data", "meta")
+    )
+    self.unreadable: dict[int, str] = {}  # step -> why, found by the last restore
     self.last_good: int | None = self.latest_step()
     self._pending: int | None = None
-    self._failed = False   # a SaveError was raised: closing must not raise it again
+    self._failed = False  # a SaveError was raised: closing must not raise it again
     self._errors = _BackgroundSaveErrors()
     if writer:
       py_logging.getLogger("absl").addFilter(self._errors)
@@ -147,13 +154,19 @@ class Checkpointer:
 
   def save(self, step: int, state, data_state: dict, meta: dict) -> None:
     """Starts an (asynchronous) save of `state` at `step`; `meta` is any JSON-able dict."""
-    self.wait()   # orbax would wait too; first learn how the last save went
+    self.wait()  # orbax would wait too; first learn how the last save went
     state = host_copy(state)
     meta = dict(meta, shapes=_shapes(state), checksums=_checksums(state))
     try:
-      self.manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
-          meta=ocp.args.JsonSave(meta)), force=True)
+      self.manager.save(
+        step,
+        args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state),
+          data=ocp.args.JsonSave(data_state),
+          meta=ocp.args.JsonSave(meta),
+        ),
+        force=True,
+      )
     except Exception as e:  # pylint: disable=broad-except
       self._pending = step
       raise self._save_error(e) from e
@@ -162,10 +175,15 @@ class Checkpointer:
 
   def _save_error(self, e: BaseException) -> SaveError:
     self._failed = True
-    good = (f"step {self.last_good} in {self.directory}" if self.last_good is not None
-            else f"none in {self.directory}")
-    return SaveError(f"saving the checkpoint of step {self._pending} failed: {_reason(e)}; "
-                     f"the last good checkpoint is {good}")
+    good = (
+      f"step {self.last_good} in {self.directory}"
+      if self.last_good is not None
+      else f"none in {self.directory}"
+    )
+    return SaveError(
+      f"saving the checkpoint of step {self._pending} failed: {_reason(e)}; "
+      f"the last good checkpoint is {good}"
+    )
 
   def check_for_errors(self) -> None:
     """Raises SaveError if a background save failed; cheap, so the loop calls it every step."""
@@ -181,7 +199,8 @@ class Checkpointer:
     if self.manager.is_saving_in_progress():
       return
     if jax.process_index() == 0 and not paths.exists(
-        paths.join(self.directory, str(self._pending))):
+      paths.join(self.directory, str(self._pending))
+    ):
       raise self._save_error(RuntimeError("the save did not complete (see the log above)"))
     self.last_good, self._pending = self._pending, None
 
@@ -191,8 +210,9 @@ class Checkpointer:
   def read_meta(self, step: int | None = None) -> dict:
     return self._read_meta(self.latest_step() if step is None else step)
 
-  def restore(self, target, step: int | None = None, expected_model: str | None = None
-              ) -> tuple[Any, dict, int]:
+  def restore(
+    self, target, step: int | None = None, expected_model: str | None = None
+  ) -> tuple[Any, dict, int]:
     """Restores onto `target` (a state, or its `jax.eval_shape`: no init needed).
 
     Returns:
@@ -203,8 +223,12 @@ class Checkpointer:
     state, data, step, _ = self.restore_readable(lambda meta: target, step, expected_model)
     return state, data, step
 
-  def restore_readable(self, make_target: Callable[[dict], Any], step: int | None = None,
-                       expected_model: str | None = None) -> tuple[Any, dict, int, dict]:
+  def restore_readable(
+    self,
+    make_target: Callable[[dict], Any],
+    step: int | None = None,
+    expected_model: str | None = None,
+  ) -> tuple[Any, dict, int, dict]:
     """The newest readable checkpoint (or `step`'s), onto `make_target(its meta)`.
 
     Unreadable checkpoints (missing or corrupt files, checksum mismatches) are skipped with a
@@ -217,8 +241,9 @@ class Checkpointer:
     steps = sorted(self.manager.all_steps(), reverse=True)
     if step is not None:
       if step not in steps:
-        raise UserError(f"no checkpoint at step {step} in {self.directory}; it has steps "
-                        f"{sorted(steps)}")
+        raise UserError(
+          f"no checkpoint at step {step} in {self.directory}; it has steps {sorted(steps)}"
+        )
       steps = [step]
     if not steps:
       raise UserError(f"no checkpoint in {self.directory}; train first or give another --workdir")
@@ -231,39 +256,54 @@ class Checkpointer:
       except Exception as e:  # pylint: disable=broad-except  (orbax, tensorstore, JSON, ...)
         self.unreadable[s] = _reason(e)
         older = [t for t in steps if t < s]
-        logging.warning("Checkpoint %s/%d is unreadable (%s); %s.", self.directory, s,
-                        self.unreadable[s],
-                        f"falling back to step {older[0]}" if older else "no older one left")
+        logging.warning(
+          "Checkpoint %s/%d is unreadable (%s); %s.",
+          self.directory,
+          s,
+          self.unreadable[s],
+          f"falling back to step {older[0]}" if older else "no older one left",
+        )
     bad = "; ".join(f"step {s}: {why}" for s, why in self.unreadable.items())
-    raise UserError(f"no readable checkpoint in {self.directory} ({bad}); restore a backup or "
-                    "train again in another --workdir")
+    raise UserError(
+      f"no readable checkpoint in {self.directory} ({bad}); restore a backup or "
+      "train again in another --workdir"
+    )
 
   def _restore_step(self, step: int, make_target, expected_model):
     meta = self._read_meta(step)
     if expected_model is not None and meta.get("model") != expected_model:
-      raise UserError(f"checkpoint {self.directory}/{step} is a {meta.get('model')!r} model, "
-                      f"but the config asks for {expected_model!r}; use its own config or "
-                      "another workdir")
+      raise UserError(
+        f"checkpoint {self.directory}/{step} is a {meta.get('model')!r} model, "
+        f"but the config asks for {expected_model!r}; use its own config or "
+        "another workdir"
+      )
     target = make_target(meta)
     want, have = _shapes(target), meta.get("shapes", {})
     diff = [k for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
     if diff:
       k = diff[0]
       raise UserError(
-          f"checkpoint {self.directory}/{step} does not fit this config: {len(diff)} "
-          f"arrays differ, e.g. {k} is {have.get(k, 'absent')} in the checkpoint but "
-          f"{want.get(k, 'absent')} here (another model size or image_size?); use the "
-          "config it was trained with or another workdir")
+        f"checkpoint {self.directory}/{step} does not fit this config: {len(diff)} "
+        f"arrays differ, e.g. {k} is {have.get(k, 'absent')} in the checkpoint but "
+        f"{want.get(k, 'absent')} here (another model size or image_size?); use the "
+        "config it was trained with or another workdir"
+      )
     # Restore as host arrays, whatever devices saved them.
     abstract = jax.tree.map(_host_target, host_copy(target))
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
-    expected = meta.get("checksums")   # absent in checkpoints written before checksums
+    restored = self.manager.restore(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()
+      ),
+    )
+    expected = meta.get("checksums")  # absent in checkpoints written before checksums
     if expected is not None:
       bad = [k for k, c in _checksums(restored["state"]).items() if expected.get(k) != c]
       if bad:
-        raise CorruptCheckpointError(f"{len(bad)} arrays do not match their saved checksum, "
-                                     f"e.g. {bad[0]} (a truncated or overwritten file)")
+        raise CorruptCheckpointError(
+          f"{len(bad)} arrays do not match their saved checksum, "
+          f"e.g. {bad[0]} (a truncated or overwritten file)"
+        )
     return restored["state"], restored["data"], step, meta
 
   def set_aside_unreadable(self) -> None:
@@ -281,6 +321,7 @@ class Checkpointer:
         logging.warning("Moved the unreadable checkpoint %s aside to %s.", src, dst)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
       multihost_utils.sync_global_devices("checkpoints set aside")
     self.manager.reload()
     self.last_good = self.latest_step()
@@ -309,7 +350,7 @@ class Checkpointer:
 def config_from_dict(saved: dict) -> ml_collections.ConfigDict:
   """A saved (JSON) config onto the current defaults: a key added since gets its default."""
   config = base_config(saved.get("model", {}).get("name", "adain_gan"))
-  config.update(saved)   # typed: JSON's lists become the defaults' tuples again
+  config.update(saved)  # typed: JSON's lists become the defaults' tuples again
   return config
 
 
@@ -334,11 +375,11 @@ def restore_run(workdir: str | os.PathLike, step: int | None = None):
   built = {}
 
   def target(meta: dict):
-    config = (config_from_dict(meta["config"]) if "config" in meta
-              else read_run_config(workdir))
+    config = config_from_dict(meta["config"]) if "config" in meta else read_run_config(workdir)
     built.update(config=config, setup=build.build_setup(config))
-    return jax.eval_shape(lambda: build.init_state(built["setup"], jax.random.key(0),
-                                                   config.data.image_size))
+    return jax.eval_shape(
+      lambda: build.init_state(built["setup"], jax.random.key(0), config.data.image_size)
+    )
 
   ckpt = Checkpointer(directory)
   try:

@@ -4,37 +4,40 @@ Config files (configs/*.py) call `base_config(model_name)` and override what the
 each run's config holds every key below and `--config.KEY=VALUE` typos fail at once
 (configs are loaded locked). Keys are the contract in shared/DESIGN.md.
 """
+
 from __future__ import annotations
 
 import ml_collections
 
 
 def _optim(lr: float = 2e-4) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(
-      lr=lr,                    # peak learning rate of Adam
-      b1=0.5,                   # Adam beta1 (GAN default 0.5)
-      b2=0.999,                 # Adam beta2
-      schedule="constant",      # 'constant' | 'linear' (constant, then linear to 0) | 'cosine'
-      decay_start_step=0,       # 'linear': step at which the linear decay to 0 starts
-      warmup_steps=0,           # linear warm-up from 0 (any schedule)
-      grad_clip_norm=0.0,       # clip the global gradient norm to this; 0 = off
-  ))
+  return ml_collections.ConfigDict(
+    dict(
+      lr=lr,  # peak learning rate of Adam
+      b1=0.5,  # Adam beta1 (GAN default 0.5)
+      b2=0.999,  # Adam beta2
+      schedule="constant",  # 'constant' | 'linear' (constant, then linear to 0) | 'cosine'
+      decay_start_step=0,  # 'linear': step at which the linear decay to 0 starts
+      warmup_steps=0,  # linear warm-up from 0 (any schedule)
+      grad_clip_norm=0.0,  # clip the global gradient norm to this; 0 = off
+    )
+  )
 
 
 def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
   """All keys with defaults for `model_name`, a name in families.FAMILIES."""
   c = ml_collections.ConfigDict()
-  c.seed = 0                          # seeds init, data order, augmentation and the image pool
-  c.total_steps = 1000                # train steps (one step = one D and one G update)
-  c.log_every_steps = 50              # metrics to TensorBoard/console (the only host syncs)
-  c.checkpoint_every_steps = 500      # orbax checkpoint cadence (also saved at the end)
-  c.sample_every_steps = 500          # sample grid samples/step_XXXXXX.png; 0 = never
-  c.eval_every_steps = 500            # held-out losses and known-answer metrics; 0 = never
-  c.keep_checkpoints = 3              # checkpoints kept on disk
-  c.parallelism = "pmap"              # 'pmap' (axis 'batch') | 'jit' (1-D mesh, NamedSharding)
-  c.compute_dtype = "float32"         # 'float32' | 'bfloat16' (networks only; params stay f32)
-  c.num_sample_images = 4             # rows of the sample grid
-  c.num_eval_images = 16              # held-out images per evaluation
+  c.seed = 0  # seeds init, data order, augmentation and the image pool
+  c.total_steps = 1000  # train steps (one step = one D and one G update)
+  c.log_every_steps = 50  # metrics to TensorBoard/console (the only host syncs)
+  c.checkpoint_every_steps = 500  # orbax checkpoint cadence (also saved at the end)
+  c.sample_every_steps = 500  # sample grid samples/step_XXXXXX.png; 0 = never
+  c.eval_every_steps = 500  # held-out losses and known-answer metrics; 0 = never
+  c.keep_checkpoints = 3  # checkpoints kept on disk
+  c.parallelism = "pmap"  # 'pmap' (axis 'batch') | 'jit' (1-D mesh, NamedSharding)
+  c.compute_dtype = "float32"  # 'float32' | 'bfloat16' (networks only; params stay f32)
+  c.num_sample_images = 4  # rows of the sample grid
+  c.num_eval_images = 16  # held-out images per evaluation
 
   # Data source strings (data.content / style / real):
   #   tfds:NAME[:SPLIT]      a TFDS image dataset, e.g. tfds:cycle_gan/monet2photo:trainB
@@ -50,71 +53,77 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
   #                          synthetic:painting style. Paired synthetic data (pix2pix with
   #                          synthetic:photo + synthetic:painting) is (photo i, painting of
   #                          photo i in style i % N); held out: test pair i in style 1000 + i.
-  c.data = ml_collections.ConfigDict(dict(
-      content="synthetic:photo",      # adain_gan content source; cyclegan domain A
-      style="synthetic:painting",     # adain_gan style source; cyclegan domain B
-      real="synthetic:painting",      # adain_gan: real style-domain images for D
-      image_size=64,                  # training crop size
-      load_size=64,                   # shorter side resized to this before cropping
-      global_batch_size=8,            # over all devices and processes
-      shuffle_buffer=1024,            # tf.data shuffle buffer (elements are file bytes)
-      prefetch_batches=2,             # batches decoded and sent to the devices ahead; 0 = off
-      data_dir="",                    # TFDS data_dir; '' = TFDS default (synthetic: cache dir)
-      max_image_pixels=8192 * 8192,   # larger images are refused (training skips them, with
-                                      # a warning; stylize reports an error)
-      synthetic_size=64,              # native render size of synthetic scenes
-      synthetic_train_size=2000,      # synthetic scenes per domain (train split)
-      synthetic_test_size=64,         # held-out synthetic scenes (paired test split)
-      synthetic_styles=1,             # painting styles of the synthetic training paintings:
-                                      # 1 = the single-style benchmark (style 0, as before);
-                                      # N > 1 = the multi-style benchmark: train painting i in
-                                      # style i % N, held-out pair i = (photo i, another scene
-                                      # in unseen style 1000 + i, known answer painting_k(photo
-                                      # i)). Style-conditioned (adain_gan) and paired (pix2pix)
-                                      # families; cyclegan keeps the single-style data.
-  ))
+  c.data = ml_collections.ConfigDict(
+    dict(
+      content="synthetic:photo",  # adain_gan content source; cyclegan domain A
+      style="synthetic:painting",  # adain_gan style source; cyclegan domain B
+      real="synthetic:painting",  # adain_gan: real style-domain images for D
+      image_size=64,  # training crop size
+      load_size=64,  # shorter side resized to this before cropping
+      global_batch_size=8,  # over all devices and processes
+      shuffle_buffer=1024,  # tf.data shuffle buffer (elements are file bytes)
+      prefetch_batches=2,  # batches decoded and sent to the devices ahead; 0 = off
+      data_dir="",  # TFDS data_dir; '' = TFDS default (synthetic: cache dir)
+      max_image_pixels=8192 * 8192,  # larger images are refused (training skips them, with
+      # a warning; stylize reports an error)
+      synthetic_size=64,  # native render size of synthetic scenes
+      synthetic_train_size=2000,  # synthetic scenes per domain (train split)
+      synthetic_test_size=64,  # held-out synthetic scenes (paired test split)
+      synthetic_styles=1,  # painting styles of the synthetic training paintings:
+      # 1 = the single-style benchmark (style 0, as before);
+      # N > 1 = the multi-style benchmark: train painting i in
+      # style i % N, held-out pair i = (photo i, another scene
+      # in unseen style 1000 + i, known answer painting_k(photo
+      # i)). Style-conditioned (adain_gan) and paired (pix2pix)
+      # families; cyclegan keeps the single-style data.
+    )
+  )
 
-  c.model = ml_collections.ConfigDict(dict(
+  c.model = ml_collections.ConfigDict(
+    dict(
       name=model_name,
-      ema_decay=0.0,                  # EMA of generator params; 0 = off
+      ema_decay=0.0,  # EMA of generator params; 0 = off
       generator=dict(
-          encoder_layer="relu4_1",    # adain_gan: VGG19 layer the encoder stops at
-          ngf=64,                     # cyclegan, pix2pix: generator width
-          n_blocks=9,                 # cyclegan: residual blocks (9 at 256 px, 6 at 128)
-          num_downs=8,                # pix2pix: U-Net levels (8 = unet_256; images % 2**N == 0)
-          use_dropout=True,           # pix2pix: dropout 0.5 in the U-Net's inner up levels
+        encoder_layer="relu4_1",  # adain_gan: VGG19 layer the encoder stops at
+        ngf=64,  # cyclegan, pix2pix: generator width
+        n_blocks=9,  # cyclegan: residual blocks (9 at 256 px, 6 at 128)
+        num_downs=8,  # pix2pix: U-Net levels (8 = unet_256; images % 2**N == 0)
+        use_dropout=True,  # pix2pix: dropout 0.5 in the U-Net's inner up levels
       ),
       discriminator=dict(
-          ndf=64,                     # PatchGAN width
-          n_layers=3,                 # 3 = 70x70 receptive field
-          norm="instance",            # 'instance' | 'none'
-          spectral_norm=False,        # spectral normalisation of D's kernels
-          num_scales=1,               # >1: multi-scale PatchGAN
+        ndf=64,  # PatchGAN width
+        n_layers=3,  # 3 = 70x70 receptive field
+        norm="instance",  # 'instance' | 'none'
+        spectral_norm=False,  # spectral normalisation of D's kernels
+        num_scales=1,  # >1: multi-scale PatchGAN
       ),
       vgg=dict(
-          weights="imagenet",         # 'imagenet' | 'random' | path to .h5/.npz/.safetensors;
-                                      # adain_gan's losses and every model's eval metrics
+        weights="imagenet",  # 'imagenet' | 'random' | path to .h5/.npz/.safetensors;
+        # adain_gan's losses and every model's eval metrics
       ),
-  ))
+    )
+  )
 
-  c.loss = ml_collections.ConfigDict(dict(
-      adv_type="lsgan",               # 'nonsat' (BCE, the seed's) | 'lsgan' | 'hinge'
-      w_adv=1.0,                      # weight of G's adversarial loss
-      w_content=1.0,                  # adain_gan content loss weight
-      w_style=10.0,                   # adain_gan style loss weight (alpha in the seed)
-      w_cycle=10.0,                   # cyclegan cycle-consistency weight (lambda)
-      w_identity=5.0,                 # cyclegan identity weight (0.5 * w_cycle, as the reference)
-      w_tv=0.0,                       # total variation of G's output
-      w_supervised=0.0,               # L1 to the known target: pix2pix's paired L1 (100 in
-                                      # its papers); adain_gan: to the synthetic known answer
-                                      # (the supervised ceiling; synthetic data only)
-      r1_gamma=0.0,                   # R1 penalty weight on D at real images; 0 = off
-      style_type="mean_std",          # 'mean_std' (AdaIN) | 'gram' (Gatys)
-      content_type="perceptual",      # 'perceptual' (VGG encoder layer vs AdaIN target) | 'pixel'
+  c.loss = ml_collections.ConfigDict(
+    dict(
+      adv_type="lsgan",  # 'nonsat' (BCE, the seed's) | 'lsgan' | 'hinge'
+      w_adv=1.0,  # weight of G's adversarial loss
+      w_content=1.0,  # adain_gan content loss weight
+      w_style=10.0,  # adain_gan style loss weight (alpha in the seed)
+      w_cycle=10.0,  # cyclegan cycle-consistency weight (lambda)
+      w_identity=5.0,  # cyclegan identity weight (0.5 * w_cycle, as the reference)
+      w_tv=0.0,  # total variation of G's output
+      w_supervised=0.0,  # L1 to the known target: pix2pix's paired L1 (100 in
+      # its papers); adain_gan: to the synthetic known answer
+      # (the supervised ceiling; synthetic data only)
+      r1_gamma=0.0,  # R1 penalty weight on D at real images; 0 = off
+      style_type="mean_std",  # 'mean_std' (AdaIN) | 'gram' (Gatys)
+      content_type="perceptual",  # 'perceptual' (VGG encoder layer vs AdaIN target) | 'pixel'
       style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
       style_layer_weights=(1.0, 1.0, 1.0, 1.0),
-      pool_size=50,                   # cyclegan image pool (0 = off)
-  ))
+      pool_size=50,  # cyclegan image pool (0 = off)
+    )
+  )
 
   c.optim = ml_collections.ConfigDict(dict(g=_optim(), d=_optim()))
   return c

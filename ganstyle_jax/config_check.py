@@ -6,6 +6,7 @@ value and the valid range, instead of a ZeroDivisionError deep in a library or a
 "succeeds" having saved nothing. Keys a config does not have are skipped, so configs of
 other families and older runs check too.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,6 +27,7 @@ class ConfigValueError(UserError):
 @dataclasses.dataclass(frozen=True)
 class Rule:
   """A predicate on one value and the words that describe the values it accepts."""
+
   ok: Callable[[Any], bool]
   valid: str
 
@@ -60,38 +62,55 @@ def one_of(*choices: str) -> Rule:
 
 def _rules() -> dict[str, Rule]:
   rules = {
-      "total_steps": at_least(1),
-      "log_every_steps": at_least(0), "checkpoint_every_steps": at_least(0),
-      "sample_every_steps": at_least(0), "eval_every_steps": at_least(0),
-      "keep_checkpoints": at_least(1),
-      "parallelism": one_of("pmap", "jit"),
-      "compute_dtype": one_of(*build.DTYPES),
-      "num_sample_images": at_least(1), "num_eval_images": at_least(1),
-      "data.image_size": at_least(1), "data.load_size": at_least(1),
-      "data.global_batch_size": at_least(1), "data.shuffle_buffer": at_least(1),
-      "data.prefetch_batches": at_least(0), "data.max_image_pixels": at_least(1),
-      "data.synthetic_size": at_least(1), "data.synthetic_train_size": at_least(1),
-      "data.synthetic_test_size": at_least(1), "data.synthetic_styles": at_least(1),
-      "model.name": one_of(*families.FAMILIES),
-      "model.ema_decay": unit_interval(),
-      "model.generator.encoder_layer": one_of(*_relu_layers()),
-      "model.generator.ngf": at_least(1), "model.generator.n_blocks": at_least(0),
-      "model.discriminator.ndf": at_least(1), "model.discriminator.n_layers": at_least(1),
-      "model.discriminator.norm": one_of("instance", "none"),
-      "model.discriminator.num_scales": at_least(1),
-      "loss.adv_type": one_of(*losses.ADV_TYPES),
-      "loss.style_type": one_of("mean_std", "gram"),
-      "loss.content_type": one_of("perceptual", "pixel"),
-      "loss.r1_gamma": non_negative(), "loss.pool_size": at_least(0),
+    "total_steps": at_least(1),
+    "log_every_steps": at_least(0),
+    "checkpoint_every_steps": at_least(0),
+    "sample_every_steps": at_least(0),
+    "eval_every_steps": at_least(0),
+    "keep_checkpoints": at_least(1),
+    "parallelism": one_of("pmap", "jit"),
+    "compute_dtype": one_of(*build.DTYPES),
+    "num_sample_images": at_least(1),
+    "num_eval_images": at_least(1),
+    "data.image_size": at_least(1),
+    "data.load_size": at_least(1),
+    "data.global_batch_size": at_least(1),
+    "data.shuffle_buffer": at_least(1),
+    "data.prefetch_batches": at_least(0),
+    "data.max_image_pixels": at_least(1),
+    "data.synthetic_size": at_least(1),
+    "data.synthetic_train_size": at_least(1),
+    "data.synthetic_test_size": at_least(1),
+    "data.synthetic_styles": at_least(1),
+    "model.name": one_of(*families.FAMILIES),
+    "model.ema_decay": unit_interval(),
+    "model.generator.encoder_layer": one_of(*_relu_layers()),
+    "model.generator.ngf": at_least(1),
+    "model.generator.n_blocks": at_least(0),
+    "model.discriminator.ndf": at_least(1),
+    "model.discriminator.n_layers": at_least(1),
+    "model.discriminator.norm": one_of("instance", "none"),
+    "model.discriminator.num_scales": at_least(1),
+    "loss.adv_type": one_of(*losses.ADV_TYPES),
+    "loss.style_type": one_of("mean_std", "gram"),
+    "loss.content_type": one_of("perceptual", "pixel"),
+    "loss.r1_gamma": non_negative(),
+    "loss.pool_size": at_least(0),
   }
   for w in ("w_adv", "w_content", "w_style", "w_cycle", "w_identity", "w_tv", "w_supervised"):
     rules[f"loss.{w}"] = non_negative()
   for net in ("g", "d"):
-    rules.update({
-        f"optim.{net}.lr": positive(), f"optim.{net}.b1": unit_interval(),
-        f"optim.{net}.b2": unit_interval(), f"optim.{net}.schedule": one_of(*optim.SCHEDULES),
-        f"optim.{net}.decay_start_step": at_least(0), f"optim.{net}.warmup_steps": at_least(0),
-        f"optim.{net}.grad_clip_norm": non_negative()})
+    rules.update(
+      {
+        f"optim.{net}.lr": positive(),
+        f"optim.{net}.b1": unit_interval(),
+        f"optim.{net}.b2": unit_interval(),
+        f"optim.{net}.schedule": one_of(*optim.SCHEDULES),
+        f"optim.{net}.decay_start_step": at_least(0),
+        f"optim.{net}.warmup_steps": at_least(0),
+        f"optim.{net}.grad_clip_norm": non_negative(),
+      }
+    )
   return rules
 
 
@@ -120,28 +139,47 @@ def validate(config: ml_collections.ConfigDict) -> None:
       _fail(key, value, rule.valid)
   d = config.data
   if d.load_size < d.image_size:
-    _fail("data.load_size", d.load_size, f"an integer >= data.image_size={d.image_size} "
-          "(images are resized to load_size, then cropped to image_size)")
+    _fail(
+      "data.load_size",
+      d.load_size,
+      f"an integer >= data.image_size={d.image_size} "
+      "(images are resized to load_size, then cropped to image_size)",
+    )
   if config.num_sample_images > config.num_eval_images:
-    _fail("num_sample_images", config.num_sample_images,
-          f"at most num_eval_images={config.num_eval_images} (samples are evaluation images)")
+    _fail(
+      "num_sample_images",
+      config.num_sample_images,
+      f"at most num_eval_images={config.num_eval_images} (samples are evaluation images)",
+    )
   styles = config.loss.get("style_layers")
   weights = config.loss.get("style_layer_weights")
   if styles is not None and weights is not None:
     if not styles or any(s not in _relu_layers() for s in styles):
-      _fail("loss.style_layers", tuple(styles),
-            f"a non-empty tuple of VGG19 layers among {', '.join(_relu_layers())}")
+      _fail(
+        "loss.style_layers",
+        tuple(styles),
+        f"a non-empty tuple of VGG19 layers among {', '.join(_relu_layers())}",
+      )
     if len(weights) != len(styles) or any(not _number(w) or w < 0 for w in weights):
-      _fail("loss.style_layer_weights", tuple(weights),
-            f"{len(styles)} numbers >= 0, one per loss.style_layers entry")
+      _fail(
+        "loss.style_layer_weights",
+        tuple(weights),
+        f"{len(styles)} numbers >= 0, one per loss.style_layers entry",
+      )
   for net in ("g", "d"):
     o = config.optim[net]
     if o.schedule == "linear" and not o.decay_start_step < config.total_steps:
-      _fail(f"optim.{net}.decay_start_step", o.decay_start_step,
-            f"an integer in [0, total_steps={config.total_steps}) for the linear schedule")
+      _fail(
+        f"optim.{net}.decay_start_step",
+        o.decay_start_step,
+        f"an integer in [0, total_steps={config.total_steps}) for the linear schedule",
+      )
     if o.warmup_steps and o.warmup_steps >= config.total_steps:
-      _fail(f"optim.{net}.warmup_steps", o.warmup_steps,
-            f"an integer in [0, total_steps={config.total_steps})")
+      _fail(
+        f"optim.{net}.warmup_steps",
+        o.warmup_steps,
+        f"an integer in [0, total_steps={config.total_steps})",
+      )
 
 
 def _relu_layers() -> tuple[str, ...]:

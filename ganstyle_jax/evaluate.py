@@ -17,6 +17,7 @@ G's output against the target, beside the baselines `*_identity` (the content it
 multi-style benchmark `*_style_blind` (the perfect style-0 painting of C, ignoring S: what a model
 that does not use S at all can reach).
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,36 +36,34 @@ from ganstyle_jax.errors import UserError, run_cli
 from ganstyle_jax.models import vgg as vgg_lib
 
 METRICS = {
-    "psnr": "higher; PSNR (dB) of G(C, S) against the known answer painting_k(C), k = the style "
-            "of S (single-style benchmark and cyclegan: painting(C), style 0; synthetic content "
-            "only)",
-    "ssim": "higher; SSIM of G(C, S) against the known answer painting_k(C) (synthetic content "
-            "only)",
-    "psnr_identity": "higher; baseline: PSNR of the content image C itself against the known "
-                     "answer",
-    "ssim_identity": "higher; baseline: SSIM of C itself against the known answer",
-    "psnr_colour_transfer": "higher; baseline: PSNR of Reinhard et al. 2001 colour transfer of C "
-                            "toward S (Lab mean/std; baselines.colour_transfer) against the "
-                            "known answer",
-    "ssim_colour_transfer": "higher; baseline: SSIM of the colour transfer of C toward S against "
-                            "the known answer",
-    "psnr_style_blind": "higher; reference (multi-style only): PSNR of painting_0(C), the "
-                        "perfect style-0 painting that ignores S, against the known answer: a "
-                        "model must beat it to show it uses S",
-    "ssim_style_blind": "higher; reference (multi-style only): SSIM of painting_0(C) against "
-                        "the known answer",
-    "content_distance": f"lower; mean squared VGG {metrics.CONTENT_LAYER} difference, output "
-                        "vs content",
-    "style_gram": "lower; Gram-matrix distance to the style image over "
-                  f"{', '.join(metrics.STYLE_LAYERS)}",
-    "style_mean_std": "lower; channel mean/std distance to the style image over the same layers",
-    "swd": "lower; sliced Wasserstein distance x1e3 of Laplacian-pyramid 7x7 patches, outputs "
-           "vs real style-domain images, mean over levels (swd_level_K: level K, finest first)",
-    "fid_vgg": f"lower; Frechet distance of VGG19 {metrics.FID_VGG_LAYER} spatial-mean features, "
-               "outputs vs real style-domain images (not Inception FID)",
-    "kid_vgg": "lower; kernel (MMD^2, cubic polynomial) distance of the same VGG features",
-    "fid": "lower; FID on Inception-v3 pool3 features (only with --inception_weights)",
-    "kid": "lower; KID on Inception-v3 pool3 features (only with --inception_weights)",
+  "psnr": "higher; PSNR (dB) of G(C, S) against the known answer painting_k(C), k = the style "
+  "of S (single-style benchmark and cyclegan: painting(C), style 0; synthetic content "
+  "only)",
+  "ssim": "higher; SSIM of G(C, S) against the known answer painting_k(C) (synthetic content only)",
+  "psnr_identity": "higher; baseline: PSNR of the content image C itself against the known answer",
+  "ssim_identity": "higher; baseline: SSIM of C itself against the known answer",
+  "psnr_colour_transfer": "higher; baseline: PSNR of Reinhard et al. 2001 colour transfer of C "
+  "toward S (Lab mean/std; baselines.colour_transfer) against the "
+  "known answer",
+  "ssim_colour_transfer": "higher; baseline: SSIM of the colour transfer of C toward S against "
+  "the known answer",
+  "psnr_style_blind": "higher; reference (multi-style only): PSNR of painting_0(C), the "
+  "perfect style-0 painting that ignores S, against the known answer: a "
+  "model must beat it to show it uses S",
+  "ssim_style_blind": "higher; reference (multi-style only): SSIM of painting_0(C) against "
+  "the known answer",
+  "content_distance": f"lower; mean squared VGG {metrics.CONTENT_LAYER} difference, output "
+  "vs content",
+  "style_gram": "lower; Gram-matrix distance to the style image over "
+  f"{', '.join(metrics.STYLE_LAYERS)}",
+  "style_mean_std": "lower; channel mean/std distance to the style image over the same layers",
+  "swd": "lower; sliced Wasserstein distance x1e3 of Laplacian-pyramid 7x7 patches, outputs "
+  "vs real style-domain images, mean over levels (swd_level_K: level K, finest first)",
+  "fid_vgg": f"lower; Frechet distance of VGG19 {metrics.FID_VGG_LAYER} spatial-mean features, "
+  "outputs vs real style-domain images (not Inception FID)",
+  "kid_vgg": "lower; kernel (MMD^2, cubic polynomial) distance of the same VGG features",
+  "fid": "lower; FID on Inception-v3 pool3 features (only with --inception_weights)",
+  "kid": "lower; KID on Inception-v3 pool3 features (only with --inception_weights)",
 }
 
 
@@ -78,7 +77,7 @@ def _vgg_metrics(vgg_variables, content, style, real, generated, key):
     out["style_mean_std" + suffix] = jnp.mean(metrics.mean_std_distance(f_x, f_style))
     out["swd_levels" + suffix] = metrics.swd(x, real, key)
     out["pooled" + suffix] = metrics.pooled(f_x)
-  del out["content_distance_identity"]   # 0 by definition
+  del out["content_distance_identity"]  # 0 by definition
   return out
 
 
@@ -95,6 +94,7 @@ def known_answer_scores(content, style, generated, target=None) -> dict[str, flo
     content, style, generated, target: NHWC in [-1, 1] (H, W >= 11); style one per content.
   """
   from ganstyle_jax import baselines  # pylint: disable=g-import-not-at-top
+
   content = jnp.asarray(content, jnp.float32)
   blind = synthetic.painting_signed(content)
   target = blind if target is None else jnp.asarray(target, jnp.float32)
@@ -126,8 +126,9 @@ class Evaluator:
       module, variables = inception
       self._inception = jax.jit(functools.partial(module.apply, variables))
 
-  def __call__(self, content, style, real, generated, known_answer: bool = False,
-               target=None) -> dict[str, float]:
+  def __call__(
+    self, content, style, real, generated, known_answer: bool = False, target=None
+  ) -> dict[str, float]:
     """Metrics of generated images (all NHWC in [-1, 1]).
 
     Args:
@@ -140,14 +141,17 @@ class Evaluator:
     With a known answer the result also holds its baselines (`known_answer_scores`).
     """
     generated = jnp.clip(jnp.asarray(generated, jnp.float32), -1.0, 1.0)
-    out = jax.device_get(self._vgg_fn(self._vgg_variables, content, style, real, generated,
-                                      jax.random.key(self._seed)))
+    out = jax.device_get(
+      self._vgg_fn(self._vgg_variables, content, style, real, generated, jax.random.key(self._seed))
+    )
     result: dict[str, float] = {}
     if target is None and known_answer and not self._warned_single_style:
       self._warned_single_style = True
-      logging.warning("Evaluator: known_answer without a target scores against painting_0("
-                      "content), the single-style answer; pass target= (the eval batch's "
-                      "'target') for the multi-style benchmark and paired data.")
+      logging.warning(
+        "Evaluator: known_answer without a target scores against painting_0("
+        "content), the single-style answer; pass target= (the eval batch's "
+        "'target') for the multi-style benchmark and paired data."
+      )
     if target is not None or known_answer:
       result.update(known_answer_scores(content, style, generated, target))
     for suffix in ("", "_identity"):
@@ -158,8 +162,7 @@ class Evaluator:
       result["swd" + suffix] = float(np.mean(levels))
       if not suffix:
         result.update({f"swd_level_{i}": float(v) for i, v in enumerate(levels)})
-      self._distribution_metrics(result, "vgg", out["pooled" + suffix], out["pooled_real"],
-                                 suffix)
+      self._distribution_metrics(result, "vgg", out["pooled" + suffix], out["pooled_real"], suffix)
     if self._inception is not None:
       f_real = self._inception(real)
       for suffix, x in (("", generated), ("_identity", content)):
@@ -172,27 +175,36 @@ class Evaluator:
     result[f"kid{tag}{suffix}"] = metrics.kernel_distance(feats, feats_real, seed=self._seed)
 
 
-def render(setup, g_params, vgg_variables, batch: dict[str, np.ndarray], batch_size: int
-           ) -> dict[str, np.ndarray]:
+def render(
+  setup, g_params, vgg_variables, batch: dict[str, np.ndarray], batch_size: int
+) -> dict[str, np.ndarray]:
   """The generator's outputs for every image of `batch`, batch_size images per call (one
   compiled function; the last, smaller chunk is padded so it reuses it)."""
   fn = jax.jit(functools.partial(setup.family.generate, setup))
   n = len(next(iter(batch.values())))
   chunks = []
   for start in range(0, n, batch_size):
-    chunk = {k: v[start:start + batch_size] for k, v in batch.items()}
+    chunk = {k: v[start : start + batch_size] for k, v in batch.items()}
     m = len(next(iter(chunk.values())))
     if m < batch_size and n > batch_size:
-      chunk = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - m, 0)])
-               for k, v in chunk.items()}
+      chunk = {
+        k: np.concatenate([v, np.repeat(v[-1:], batch_size - m, 0)]) for k, v in chunk.items()
+      }
     chunks.append(jax.tree.map(lambda x: np.asarray(x)[:m], fn(g_params, vgg_variables, chunk)))
   return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 
-def evaluate_run(workdir: str, *, step: int | None = None, num_images: int | None = None,
-                 seed: int = 0, vgg_weights: str | None = None,
-                 inception_weights: str | None = None, inception_variant: str = "fid",
-                 batch_size: int = 16) -> dict[str, Any]:
+def evaluate_run(
+  workdir: str,
+  *,
+  step: int | None = None,
+  num_images: int | None = None,
+  seed: int = 0,
+  vgg_weights: str | None = None,
+  inception_weights: str | None = None,
+  inception_variant: str = "fid",
+  batch_size: int = 16,
+) -> dict[str, Any]:
   """Evaluates workdir's latest (or given) checkpoint; returns the JSON-ready report.
 
   inception_variant: 'fid' for the pytorch-fid weights (pt_inception-2015-12-05, the standard
@@ -207,42 +219,54 @@ def evaluate_run(workdir: str, *, step: int | None = None, num_images: int | Non
   vgg_weights = vgg_weights or config.model.vgg.weights
   vgg_variables = vgg_lib.load_params(vgg_weights)
   g_params = state.ema_g_params if state.ema_g_params is not None else state.g_params
-  outputs = render(setup, g_params, vgg_variables if setup.family.needs_vgg else None, batch,
-                   batch_size)
+  outputs = render(
+    setup, g_params, vgg_variables if setup.family.needs_vgg else None, batch, batch_size
+  )
   inception = None
   if inception_weights:
     from ganstyle_jax.models import inception as inception_lib  # pylint: disable=g-import-not-at-top
+
     if inception_variant not in ("fid", "torchvision"):
       raise UserError(f"unknown inception_variant {inception_variant!r}; use fid or torchvision")
-    inception = (inception_lib.InceptionV3(fid_variant=inception_variant == "fid"),
-                 inception_lib.load_params(inception_weights))
+    inception = (
+      inception_lib.InceptionV3(fid_variant=inception_variant == "fid"),
+      inception_lib.load_params(inception_weights),
+    )
   views = dict(setup.family.eval_views(batch, outputs))
   views.setdefault("target", batch.get("target"))
   values = Evaluator(vgg_variables, seed=seed, inception=inception)(**views)
   return {
-      "workdir": os.path.abspath(workdir),
-      "model": setup.name,
-      "checkpoint_step": int(step),
-      "split": splits,
-      "num_images": num_images,
-      "image_size": config.data.image_size,
-      "seed": seed,
-      "vgg_weights": vgg_weights,
-      "inception_weights": inception_weights,
-      "inception_variant": inception_variant if inception_weights else None,
-      "metrics": values,
-      "definitions": {k: v for k, v in METRICS.items() if k in values},
+    "workdir": os.path.abspath(workdir),
+    "model": setup.name,
+    "checkpoint_step": int(step),
+    "split": splits,
+    "num_images": num_images,
+    "image_size": config.data.image_size,
+    "seed": seed,
+    "vgg_weights": vgg_weights,
+    "inception_weights": inception_weights,
+    "inception_variant": inception_variant if inception_weights else None,
+    "metrics": values,
+    "definitions": {k: v for k, v in METRICS.items() if k in values},
   }
 
 
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   f = flags.FLAGS
-  report = evaluate_run(f.workdir, step=f.step, num_images=f.num_images, seed=f.seed,
-                        vgg_weights=f.vgg_weights, inception_weights=f.inception_weights,
-                        inception_variant=f.inception_variant, batch_size=f.batch_size)
+  report = evaluate_run(
+    f.workdir,
+    step=f.step,
+    num_images=f.num_images,
+    seed=f.seed,
+    vgg_weights=f.vgg_weights,
+    inception_weights=f.inception_weights,
+    inception_variant=f.inception_variant,
+    batch_size=f.batch_size,
+  )
   text = json.dumps(report, indent=2, sort_keys=True)
   if f.out:
     out = paths.absolute(f.out)
@@ -254,6 +278,7 @@ def main(argv):
 def run():
   """Console script `ganstyle-eval`."""
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
   flags.DEFINE_string("out", None, "Also write the JSON report to this file.")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
@@ -261,11 +286,18 @@ def run():
   flags.DEFINE_integer("batch_size", 16, "Images the generator renders per call.")
   flags.DEFINE_integer("seed", 0, "Seed of SWD's patches and directions and KID's subsets.")
   flags.DEFINE_string("vgg_weights", None, "VGG19 weights for the metrics (default: the run's).")
-  flags.DEFINE_string("inception_weights", None,
-                      "Inception-v3 weights (.npz/.safetensors, torchvision names; see "
-                      "models/inception.py) for FID/KID.")
-  flags.DEFINE_enum("inception_variant", "fid", ["fid", "torchvision"],
-                    "fid: pytorch-fid's pt_inception weights; torchvision: ImageNet weights.")
+  flags.DEFINE_string(
+    "inception_weights",
+    None,
+    "Inception-v3 weights (.npz/.safetensors, torchvision names; see "
+    "models/inception.py) for FID/KID.",
+  )
+  flags.DEFINE_enum(
+    "inception_variant",
+    "fid",
+    ["fid", "torchvision"],
+    "fid: pytorch-fid's pt_inception weights; torchvision: ImageNet weights.",
+  )
   flags.mark_flags_as_required(["workdir"])
 
   run_cli(main)

@@ -5,6 +5,7 @@ against the content image) plus w_style times a Gram style loss (relu1_1..relu5_
 style image). It needs VGG weights but no checkpoint; with random VGG features (offline) it
 matches random-feature statistics, which moves colours and textures but not learned style.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -24,23 +25,33 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("adam", "lbfgs")
 
 
-def objective(vgg_variables, content: jax.Array, style: jax.Array, w_style: float = 1e3
-              ) -> Callable[[jax.Array], jax.Array]:
+def objective(
+  vgg_variables, content: jax.Array, style: jax.Array, w_style: float = 1e3
+) -> Callable[[jax.Array], jax.Array]:
   """The loss of an image x [1, H, W, 3] in [-1, 1]: content + w_style * Gram style."""
   feats = lambda x: vgg_lib.features(vgg_variables, x, STYLE_LAYERS)
   c_feats, s_feats = feats(content), feats(style)
 
   def loss_fn(x):
     f = feats(x)
-    return (losses.mse(f[CONTENT_LAYER], c_feats[CONTENT_LAYER])
-            + w_style * losses.gram_style_loss(f, s_feats, STYLE_LAYERS))
+    return losses.mse(f[CONTENT_LAYER], c_feats[CONTENT_LAYER]) + w_style * losses.gram_style_loss(
+      f, s_feats, STYLE_LAYERS
+    )
 
   return loss_fn
 
 
-def optimize(content: np.ndarray, style: np.ndarray, vgg_variables, *, steps: int = 200,
-             lr: float = 0.02, w_style: float = 1e3, optimizer: str = "adam",
-             max_size: int | None = None) -> np.ndarray:
+def optimize(
+  content: np.ndarray,
+  style: np.ndarray,
+  vgg_variables,
+  *,
+  steps: int = 200,
+  lr: float = 0.02,
+  w_style: float = 1e3,
+  optimizer: str = "adam",
+  max_size: int | None = None,
+) -> np.ndarray:
   """uint8 HWC content and style -> the optimised uint8 HWC image (content's size, capped).
 
   optimizer: 'adam' (learning rate lr) or 'lbfgs' (optax's, with its line search).

@@ -1,4 +1,5 @@
 """At the I/O boundary: uint8 HWC RGB <-> float32 NHWC in [-1, 1], and size capping."""
+
 import numpy as np
 from PIL import Image
 

@@ -16,6 +16,7 @@ Multi-style synthetic data (data.synthetic_styles = N > 1; `effective_styles`) a
 style-conditioned and paired families; other families (cyclegan) keep the single-style data and
 its known answer painting_0(A).
 """
+
 from __future__ import annotations
 
 from absl import logging
@@ -23,14 +24,23 @@ import numpy as np
 
 from ganstyle_jax import families
 from ganstyle_jax.data import stream
-from ganstyle_jax.data.sources import (KNOWN_ANSWER, Elements, Source, paired_folder_elements,
-                                       synthetic_styles)
+from ganstyle_jax.data.sources import (
+  KNOWN_ANSWER,
+  Elements,
+  Source,
+  paired_folder_elements,
+  synthetic_styles,
+)
 from ganstyle_jax.errors import UserError
 
-KNOWN_ANSWER_NEEDS = ("loss.w_supervised needs the synthetic known answer: set "
-                      "data.content=synthetic:photo and data.style=synthetic:painting")
-PAIRED_NEEDS = ("paired data: use data.content=folder:A with data.style=folder:B (matched by "
-                "file stem), or data.content=synthetic:photo with data.style=synthetic:painting")
+KNOWN_ANSWER_NEEDS = (
+  "loss.w_supervised needs the synthetic known answer: set "
+  "data.content=synthetic:photo and data.style=synthetic:painting"
+)
+PAIRED_NEEDS = (
+  "paired data: use data.content=folder:A with data.style=folder:B (matched by "
+  "file stem), or data.content=synthetic:photo with data.style=synthetic:painting"
+)
 
 
 def batch_keys(config) -> dict[str, str]:
@@ -44,8 +54,12 @@ def effective_styles(config) -> int:
   n = synthetic_styles(config)
   family = families.get(config.model.name)
   if n > 1 and not (family.style_conditioned or family.paired):
-    logging.warning("data.synthetic_styles=%d: %s is not style-conditioned; it reads the "
-                    "single-style synthetic data (style 0).", n, family.name)
+    logging.warning(
+      "data.synthetic_styles=%d: %s is not style-conditioned; it reads the "
+      "single-style synthetic data (style 0).",
+      n,
+      family.name,
+    )
     return 1
   return n
 
@@ -61,19 +75,21 @@ class _Plan:
     self.sources: dict[str, Source] = {}
     self.pairs: dict[str, tuple[str, str]] = {}
     self.known_answers: dict[str, tuple[str, str]] = {}
-    self.labels: dict[str, str] = {}   # what a derived key's held-out images are
+    self.labels: dict[str, str] = {}  # what a derived key's held-out images are
     image_keys = [k for k, spec in self.keys.items() if spec != KNOWN_ANSWER]
     sources = {k: Source(self.keys[k], config, styles=styles) for k in image_keys}
     for key, spec in self.keys.items():
       if spec == KNOWN_ANSWER:
         content, style = sources.get("content"), sources.get("style")
-        if not (content and style and content.is_synthetic_photo
-                and style.is_synthetic_painting):
-          raise UserError(f"{KNOWN_ANSWER_NEEDS} (they are {config.data.content!r} and "
-                          f"{config.data.style!r})")
+        if not (content and style and content.is_synthetic_photo and style.is_synthetic_painting):
+          raise UserError(
+            f"{KNOWN_ANSWER_NEEDS} (they are {config.data.content!r} and {config.data.style!r})"
+          )
         self.known_answers[key] = ("content", "style")
-        self.labels[key] = (f"{KNOWN_ANSWER} (painting_k(content), k = the style of each style "
-                            f"image, {style.heldout_split})")
+        self.labels[key] = (
+          f"{KNOWN_ANSWER} (painting_k(content), k = the style of each style "
+          f"image, {style.heldout_split})"
+        )
     if not family.paired:
       self.sources = sources
       return
@@ -88,20 +104,23 @@ class _Plan:
       # The painting of the photo's own scene, in the photo's style (train i % N; test: held out).
       self.sources = {key_a: a}
       self.known_answers[key_b] = (key_a, key_a)
-      self.labels[key_b] = (f"{b.spec} (painting of each {key_a} scene in its style, "
-                            f"{a.heldout_split})")
+      self.labels[key_b] = (
+        f"{b.spec} (painting of each {key_a} scene in its style, {a.heldout_split})"
+      )
     else:
-      raise UserError(f"{family.name} reads {PAIRED_NEEDS} (they are {a.spec!r} and "
-                      f"{b.spec!r})")
+      raise UserError(f"{family.name} reads {PAIRED_NEEDS} (they are {a.spec!r} and {b.spec!r})")
 
-  def elements(self, name: str, *, train: bool, process_index: int = 0,
-               process_count: int = 1, seed: int = 0) -> Elements:
+  def elements(
+    self, name: str, *, train: bool, process_index: int = 0, process_count: int = 1, seed: int = 0
+  ) -> Elements:
     src = self.sources[name]
     if name in self.pairs:
-      return paired_folder_elements(*src, train=train, process_index=process_index,
-                                    process_count=process_count)
-    return src.elements(train=train, process_index=process_index, process_count=process_count,
-                        seed=seed)
+      return paired_folder_elements(
+        *src, train=train, process_index=process_index, process_count=process_count
+      )
+    return src.elements(
+      train=train, process_index=process_index, process_count=process_count, seed=seed
+    )
 
   def description(self, name: str) -> str:
     src = self.sources[name]
@@ -116,14 +135,20 @@ def _check_sizes(config) -> tuple[int, int]:
   if image_size <= 0:
     raise UserError(f"data.image_size={image_size} must be positive")
   if load_size < image_size:
-    raise UserError(f"data.load_size={load_size} is smaller than data.image_size={image_size}: "
-                    "set load_size >= image_size")
+    raise UserError(
+      f"data.load_size={load_size} is smaller than data.image_size={image_size}: "
+      "set load_size >= image_size"
+    )
   return image_size, load_size
 
 
-def create_train_iterator(config, *, process_index: int | None = None,
-                          process_count: int | None = None,
-                          local_device_count: int | None = None) -> stream.TrainIterator:
+def create_train_iterator(
+  config,
+  *,
+  process_index: int | None = None,
+  process_count: int | None = None,
+  local_device_count: int | None = None,
+) -> stream.TrainIterator:
   """Validates the data config and returns this process's endless training iterator.
 
   Args:
@@ -146,30 +171,46 @@ def create_train_iterator(config, *, process_index: int | None = None,
   """
   if process_index is None or process_count is None or local_device_count is None:
     import jax  # pylint: disable=g-import-not-at-top
+
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
-    local_device_count = (jax.local_device_count() if local_device_count is None
-                          else local_device_count)
+    local_device_count = (
+      jax.local_device_count() if local_device_count is None else local_device_count
+    )
   global_batch = int(config.data.global_batch_size)
   devices = process_count * local_device_count
   if global_batch <= 0 or global_batch % devices:
     raise UserError(
-        f"data.global_batch_size={global_batch} is not divisible by the {devices} devices "
-        f"({process_count} process(es) x {local_device_count} local devices): use a multiple "
-        f"of {devices}, e.g. {devices * max(1, global_batch // devices)}")
+      f"data.global_batch_size={global_batch} is not divisible by the {devices} devices "
+      f"({process_count} process(es) x {local_device_count} local devices): use a multiple "
+      f"of {devices}, e.g. {devices * max(1, global_batch // devices)}"
+    )
   image_size, load_size = _check_sizes(config)
   seed = int(config.seed)
   plan = _Plan(config)
   elements = {
-      name: plan.elements(name, train=True, process_index=process_index,
-                          process_count=process_count, seed=stream.stream_seed(seed, name))
-      for name in plan.sources}
+    name: plan.elements(
+      name,
+      train=True,
+      process_index=process_index,
+      process_count=process_count,
+      seed=stream.stream_seed(seed, name),
+    )
+    for name in plan.sources
+  }
   return stream.TrainIterator(
-      elements, seed=seed, local_batch=global_batch // process_count,
-      image_size=image_size, load_size=load_size,
-      shuffle_buffer=int(config.data.shuffle_buffer),
-      max_pixels=int(config.data.max_image_pixels), process_count=process_count,
-      pairs=plan.pairs, known_answers=plan.known_answers, order=tuple(plan.keys))
+    elements,
+    seed=seed,
+    local_batch=global_batch // process_count,
+    image_size=image_size,
+    load_size=load_size,
+    shuffle_buffer=int(config.data.shuffle_buffer),
+    max_pixels=int(config.data.max_image_pixels),
+    process_count=process_count,
+    pairs=plan.pairs,
+    known_answers=plan.known_answers,
+    order=tuple(plan.keys),
+  )
 
 
 def load_eval_batch(config, num_images: int) -> dict[str, np.ndarray]:
@@ -198,9 +239,18 @@ def load_eval_batch(config, num_images: int) -> dict[str, np.ndarray]:
   return load_eval_data(config, num_images)[0]
 
 
-def _heldout(elements: Elements, key: str, spec: str, num: int, *, image_size: int,
-             load_size: int, max_pixels: int, by_style: bool, bad_log: stream.BadFileLog
-             ) -> tuple[list[list[np.ndarray]], list[int]]:
+def _heldout(
+  elements: Elements,
+  key: str,
+  spec: str,
+  num: int,
+  *,
+  image_size: int,
+  load_size: int,
+  max_pixels: int,
+  by_style: bool,
+  bad_log: stream.BadFileLog,
+) -> tuple[list[list[np.ndarray]], list[int]]:
   """The first `num` readable held-out elements (cycled if fewer), centre-cropped uint8:
   ([images of element i (one, or a pair)], [style index of element i])."""
   items = elements.dataset.as_numpy_iterator()
@@ -210,11 +260,13 @@ def _heldout(elements: Elements, key: str, spec: str, num: int, *, image_size: i
   for ex in items:
     name = ex["name"].decode("utf-8", "replace")
     try:
-      decoded = [stream.load_image(elements.encoded(ex["data"]), load_size=load_size,
-                                   max_pixels=max_pixels)]
+      decoded = [
+        stream.load_image(elements.encoded(ex["data"]), load_size=load_size, max_pixels=max_pixels)
+      ]
       if elements.paired:
-        other = stream.load_image(elements.encoded(ex["data_b"]), load_size=load_size,
-                                  max_pixels=max_pixels)
+        other = stream.load_image(
+          elements.encoded(ex["data_b"]), load_size=load_size, max_pixels=max_pixels
+        )
         decoded.append(stream.match_size(other, decoded[0]))
     except Exception as e:  # unreadable files are skipped pylint: disable=broad-except
       bad_log.record(key, name, e)
@@ -226,8 +278,9 @@ def _heldout(elements: Elements, key: str, spec: str, num: int, *, image_size: i
   if not images:
     raise UserError(f"{spec}: no readable held-out images for {key!r}")
   if len(images) < num:
-    logging.warning("%s: only %d held-out images for %r; cycling them to %d", spec,
-                    len(images), key, num)
+    logging.warning(
+      "%s: only %d held-out images for %r; cycling them to %d", spec, len(images), key, num
+    )
     images = [images[i % len(images)] for i in range(num)]
     styles = [styles[i % len(styles)] for i in range(num)]
   return images, styles
@@ -249,10 +302,16 @@ def load_eval_data(config, num_images: int) -> tuple[dict[str, np.ndarray], dict
     src = plan.sources[name]
     spec = " + ".join(s.spec for s in src) if name in plan.pairs else src.spec
     images, styles[name] = _heldout(
-        plan.elements(name, train=False), name, spec, num_images, image_size=image_size,
-        load_size=load_size, max_pixels=max_pixels,
-        by_style=multi_style and name not in plan.pairs and src.kind == "synthetic",
-        bad_log=bad_log)
+      plan.elements(name, train=False),
+      name,
+      spec,
+      num_images,
+      image_size=image_size,
+      load_size=load_size,
+      max_pixels=max_pixels,
+      by_style=multi_style and name not in plan.pairs and src.kind == "synthetic",
+      bad_log=bad_log,
+    )
     for i, key in enumerate(keys):
       batch[key] = np.stack([im[i] for im in images]).astype(np.float32) / 127.5 - 1.0
       splits[key] = plan.description(name)
@@ -263,23 +322,28 @@ def load_eval_data(config, num_images: int) -> tuple[dict[str, np.ndarray], dict
     target = _eval_target(plan, batch, styles, multi_style)
     if target is not None:
       batch["target"] = target
-  return {key: batch[key] for key in list(plan.keys) + [k for k in batch if k not in plan.keys]
-          }, splits
+  return {
+    key: batch[key] for key in list(plan.keys) + [k for k in batch if k not in plan.keys]
+  }, splits
 
 
 def _eval_target(plan: _Plan, batch, styles, multi_style: bool) -> np.ndarray | None:
   """The known answer of an unpaired family's held-out batch, or None (see load_eval_batch)."""
   from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
-  content_key = next((k for k in ("content", "A") if k in plan.sources
-                      and plan.sources[k].is_synthetic_photo), None)
+
+  content_key = next(
+    (k for k in ("content", "A") if k in plan.sources and plan.sources[k].is_synthetic_photo), None
+  )
   if content_key is None:
     return None
   if not multi_style:
     return synthetic.painting_signed(batch[content_key]).astype(np.float32)
   style = plan.sources.get("style")
   if style is None or not style.is_synthetic_painting:
-    logging.warning("data.synthetic_styles > 1 but data.style is %s: the held-out batch has no "
-                    "known answer (it needs synthetic:painting style images).",
-                    style.spec if style else "absent")
+    logging.warning(
+      "data.synthetic_styles > 1 but data.style is %s: the held-out batch has no "
+      "known answer (it needs synthetic:painting style images).",
+      style.spec if style else "absent",
+    )
     return None
   return stream.known_answer(batch[content_key], styles["style"])

@@ -5,6 +5,7 @@ returns a float32 scalar averaged over the batch (and over elements where stated
 Discriminator outputs ("logits") may be one array or a list of arrays (multi-scale D); the
 adversarial losses average over the list.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
@@ -46,8 +47,12 @@ def _layer_weights(layers: Sequence[str], weights: Sequence[float] | None) -> li
   return list(weights)
 
 
-def perceptual_loss(out_feats: Features, target_feats: Features, layers: Sequence[str],
-                    weights: Sequence[float] | None = None) -> Array:
+def perceptual_loss(
+  out_feats: Features,
+  target_feats: Features,
+  layers: Sequence[str],
+  weights: Sequence[float] | None = None,
+) -> Array:
   """sum_l w_l * mean((phi_l(output) - target_l)^2) over the given layers."""
   ws = _layer_weights(layers, weights)
   return sum(w * mse(out_feats[l], target_feats[l]) for l, w in zip(layers, ws))
@@ -71,15 +76,23 @@ def mean_std(x: Array, eps: float = 1e-5) -> tuple[Array, Array]:
   return mean, jnp.sqrt(jnp.var(x, axis=(1, 2)) + eps)
 
 
-def gram_style_loss(out_feats: Features, style_feats: Features, layers: Sequence[str],
-                    weights: Sequence[float] | None = None) -> Array:
+def gram_style_loss(
+  out_feats: Features,
+  style_feats: Features,
+  layers: Sequence[str],
+  weights: Sequence[float] | None = None,
+) -> Array:
   """Gatys et al.: sum_l w_l * mean((G(phi_l(out)) - G(phi_l(style)))^2) over Gram entries."""
   ws = _layer_weights(layers, weights)
   return sum(w * mse(gram(out_feats[l]), gram(style_feats[l])) for l, w in zip(layers, ws))
 
 
-def mean_std_style_loss(out_feats: Features, style_feats: Features, layers: Sequence[str],
-                        weights: Sequence[float] | None = None) -> Array:
+def mean_std_style_loss(
+  out_feats: Features,
+  style_feats: Features,
+  layers: Sequence[str],
+  weights: Sequence[float] | None = None,
+) -> Array:
   """Huang & Belongie: sum_l w_l * (mean((mu_o - mu_s)^2) + mean((sigma_o - sigma_s)^2))."""
   ws = _layer_weights(layers, weights)
   total = 0.0
@@ -90,8 +103,13 @@ def mean_std_style_loss(out_feats: Features, style_feats: Features, layers: Sequ
   return total
 
 
-def style_loss(kind: str, out_feats: Features, style_feats: Features, layers: Sequence[str],
-               weights: Sequence[float] | None = None) -> Array:
+def style_loss(
+  kind: str,
+  out_feats: Features,
+  style_feats: Features,
+  layers: Sequence[str],
+  weights: Sequence[float] | None = None,
+) -> Array:
   """Dispatch on kind = 'gram' | 'mean_std'."""
   if kind == "gram":
     return gram_style_loss(out_feats, style_feats, layers, weights)
@@ -124,7 +142,10 @@ def d_loss(kind: str, real_logits, fake_logits) -> Array:
     real = lambda r: 0.5 * jnp.mean(jnp.square(r - 1.0))
     fake = lambda f: 0.5 * jnp.mean(jnp.square(f))
   elif kind == "hinge":
-    real, fake = (lambda r: jnp.mean(jax.nn.relu(1.0 - r))), (lambda f: jnp.mean(jax.nn.relu(1.0 + f)))
+    real, fake = (
+      (lambda r: jnp.mean(jax.nn.relu(1.0 - r))),
+      (lambda f: jnp.mean(jax.nn.relu(1.0 + f))),
+    )
   else:
     raise ValueError(f"unknown adversarial loss {kind!r}; use one of {ADV_TYPES}")
   return _mean_over_scales(real, real_logits) + _mean_over_scales(fake, fake_logits)
@@ -154,8 +175,10 @@ def r1_penalty(d_fn: Callable[[Array], object], real: Array) -> Array:
       the penalty is defined by D's input gradient.
     real: real images [N, H, W, 3].
   """
+
   def total_logit(x):
     return sum(jnp.sum(_f32(l)) for l in jax.tree.leaves(d_fn(x)))
+
   grads = jax.grad(total_logit)(real)
   return 0.5 * jnp.mean(jnp.sum(jnp.square(_f32(grads)), axis=(1, 2, 3)))
 
@@ -176,4 +199,4 @@ def identity_loss(mapped: Array, original: Array) -> Array:
 def total_variation(x: Array) -> Array:
   """Anisotropic TV: mean |x[i+1, j] - x[i, j]| + mean |x[i, j+1] - x[i, j]|."""
   x = _f32(x)
-  return (jnp.mean(jnp.abs(x[:, 1:] - x[:, :-1])) + jnp.mean(jnp.abs(x[:, :, 1:] - x[:, :, :-1])))
+  return jnp.mean(jnp.abs(x[:, 1:] - x[:, :-1])) + jnp.mean(jnp.abs(x[:, :, 1:] - x[:, :, :-1]))

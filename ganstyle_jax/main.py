@@ -5,6 +5,7 @@ Multi-process (one process per host): --coordinator_address, --num_processes, --
 --distributed (see ganstyle_jax/distributed.py and the README).
 All logic lives in train.train_and_evaluate, importable from tests and notebooks.
 """
+
 import os
 import sys
 import traceback
@@ -13,11 +14,16 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and sample grids.")
-config_flags.DEFINE_config_file("config", None, "Config file (a get_config() .py file).",
-                                lock_config=True)
-flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"],
-                  "Multi-process runtime: auto (explicit flags, SLURM or Open MPI), on (also lets "
-                  "JAX detect TPU pod slices), off.")
+config_flags.DEFINE_config_file(
+  "config", None, "Config file (a get_config() .py file).", lock_config=True
+)
+flags.DEFINE_enum(
+  "distributed",
+  "auto",
+  ["auto", "on", "off"],
+  "Multi-process runtime: auto (explicit flags, SLURM or Open MPI), on (also lets "
+  "JAX detect TPU pod slices), off.",
+)
 flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0's coordinator.")
 flags.DEFINE_integer("num_processes", None, "Number of processes (hosts) in the run.")
 flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
@@ -30,17 +36,22 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from ganstyle_jax import distributed, train  # after flag parsing: importing TF/JAX is slow
   from ganstyle_jax.errors import UserError
+
   try:
-    distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
-                           FLAGS.process_id)
+    distributed.initialize(
+      FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
+    )
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except UserError as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
-    print("error: aborted by a second Ctrl-C, without saving; the next start resumes from the "
-          "last checkpoint", file=sys.stderr)
+    print(
+      "error: aborted by a second Ctrl-C, without saving; the next start resumes from the "
+      "last checkpoint",
+      file=sys.stderr,
+    )
     sys.exit(130)
 
 
@@ -66,8 +77,9 @@ def config_file_error(e: BaseException, config_path: str | None) -> str | None:
     if e.filename and os.path.abspath(e.filename) == config_path:
       return f"{e.filename}, line {e.lineno}: {type(e).__name__}: {e.msg}"
     return None
-  frames = [f for f in traceback.extract_tb(e.__traceback__)
-            if os.path.abspath(f.filename) == config_path]
+  frames = [
+    f for f in traceback.extract_tb(e.__traceback__) if os.path.abspath(f.filename) == config_path
+  ]
   if not frames:
     return None
   return f"{frames[-1].filename}, line {frames[-1].lineno}: {type(e).__name__}: {e}"
@@ -78,11 +90,13 @@ def parse_flags(argv):
   that fails to import) as one line."""
   try:
     argv = FLAGS(argv)
-    FLAGS.config.keys()   # the config file is loaded lazily: load it here, inside the try
+    FLAGS.config.keys()  # the config file is loaded lazily: load it here, inside the try
     return argv
   except flags.Error as e:
-    sys.exit(f"error: {e}\nusage: python -m ganstyle_jax.main --config=FILE --workdir=DIR "
-             "[--config.KEY=VALUE ...]")
+    sys.exit(
+      f"error: {e}\nusage: python -m ganstyle_jax.main --config=FILE --workdir=DIR "
+      "[--config.KEY=VALUE ...]"
+    )
   except Exception as e:  # pylint: disable=broad-except
     where = config_file_error(e, _config_path(argv))
     if where:

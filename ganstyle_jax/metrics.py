@@ -62,12 +62,12 @@ def psnr(a: jax.Array, b: jax.Array, data_range: float = 2.0) -> jax.Array:
   a = jnp.asarray(a, jnp.float32)
   b = jnp.asarray(b, jnp.float32)
   mse = jnp.mean((a - b) ** 2, axis=tuple(range(1, a.ndim)))
-  return 10.0 * jnp.log10(data_range ** 2 / mse)
+  return 10.0 * jnp.log10(data_range**2 / mse)
 
 
 def _gaussian_window(size: int = _SSIM_WINDOW, sigma: float = _SSIM_SIGMA) -> np.ndarray:
   x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-  g = np.exp(-x ** 2 / (2 * sigma ** 2))
+  g = np.exp(-(x**2) / (2 * sigma**2))
   g /= g.sum()
   return np.outer(g, g).astype(np.float32)
 
@@ -77,9 +77,14 @@ def _filter(x: jax.Array, window: jax.Array) -> jax.Array:
   c = x.shape[-1]
   kernel = jnp.tile(window[:, :, None, None], (1, 1, 1, c))  # HWIO, groups = channels
   return jax.lax.conv_general_dilated(
-      x, kernel, window_strides=(1, 1), padding='VALID',
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=c,
-      precision=jax.lax.Precision.HIGHEST)
+    x,
+    kernel,
+    window_strides=(1, 1),
+    padding="VALID",
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=c,
+    precision=jax.lax.Precision.HIGHEST,
+  )
 
 
 def ssim(a: jax.Array, b: jax.Array, data_range: float = 2.0) -> jax.Array:
@@ -96,26 +101,28 @@ def ssim(a: jax.Array, b: jax.Array, data_range: float = 2.0) -> jax.Array:
   a = jnp.asarray(a, jnp.float32)
   b = jnp.asarray(b, jnp.float32)
   if a.shape[1] < _SSIM_WINDOW or a.shape[2] < _SSIM_WINDOW:
-    raise ValueError(f'ssim needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels, '
-                     f'got shape {a.shape}')
+    raise ValueError(
+      f"ssim needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels, got shape {a.shape}"
+    )
   window = jnp.asarray(_gaussian_window())
   c1 = (_SSIM_K1 * data_range) ** 2
   c2 = (_SSIM_K2 * data_range) ** 2
   mu_a = _filter(a, window)
   mu_b = _filter(b, window)
-  var_a = _filter(a * a, window) - mu_a ** 2
-  var_b = _filter(b * b, window) - mu_b ** 2
+  var_a = _filter(a * a, window) - mu_a**2
+  var_b = _filter(b * b, window) - mu_b**2
   cov = _filter(a * b, window) - mu_a * mu_b
   ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
-      (mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+  )
   return jnp.mean(ssim_map, axis=(1, 2, 3))
 
 
 # ------------------------------------------------------------------ VGG content/style distances
 
-CONTENT_LAYER = 'relu4_1'
-STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1')
-FID_VGG_LAYER = 'relu5_1'
+CONTENT_LAYER = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+FID_VGG_LAYER = "relu5_1"
 VGG_LAYERS = tuple(dict.fromkeys((CONTENT_LAYER, *STYLE_LAYERS, FID_VGG_LAYER)))
 
 
@@ -125,14 +132,14 @@ def _per_image_mse(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def content_distance(out_feats, content_feats, layer: str = CONTENT_LAYER) -> jax.Array:
   """[N] mean squared VGG-feature difference at `layer`; lower is better."""
-  return _per_image_mse(out_feats[layer].astype(jnp.float32),
-                        content_feats[layer].astype(jnp.float32))
+  return _per_image_mse(
+    out_feats[layer].astype(jnp.float32), content_feats[layer].astype(jnp.float32)
+  )
 
 
 def gram_distance(out_feats, style_feats, layers=STYLE_LAYERS) -> jax.Array:
   """[N] sum over layers of the mean squared Gram-matrix difference; lower is better."""
-  return sum(_per_image_mse(losses.gram(out_feats[l]), losses.gram(style_feats[l]))
-             for l in layers)
+  return sum(_per_image_mse(losses.gram(out_feats[l]), losses.gram(style_feats[l])) for l in layers)
 
 
 def mean_std_distance(out_feats, style_feats, layers=STYLE_LAYERS) -> jax.Array:
@@ -152,18 +159,23 @@ def pooled(feats, layer: str = FID_VGG_LAYER) -> jax.Array:
 
 # ------------------------------------------------------------------------------------- SWD
 
-_BINOMIAL = np.array([1., 4., 6., 4., 1.], np.float32) / 16.0
+_BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0
 
 
 def _blur(x: jax.Array) -> jax.Array:
   """5x5 binomial blur of NHWC images with reflected borders (the Gaussian pyramid kernel)."""
   c = x.shape[-1]
   kernel = jnp.tile(jnp.asarray(np.outer(_BINOMIAL, _BINOMIAL))[:, :, None, None], (1, 1, 1, c))
-  x = jnp.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode='reflect')
-  return jax.lax.conv_general_dilated(x, kernel, (1, 1), 'VALID',
-                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-                                      feature_group_count=c,
-                                      precision=jax.lax.Precision.HIGHEST)
+  x = jnp.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+  return jax.lax.conv_general_dilated(
+    x,
+    kernel,
+    (1, 1),
+    "VALID",
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=c,
+    precision=jax.lax.Precision.HIGHEST,
+  )
 
 
 def laplacian_pyramid(x: jax.Array, num_levels: int) -> list[jax.Array]:
@@ -194,10 +206,10 @@ def _patches(level: jax.Array, key: jax.Array, per_image: int, size: int) -> jax
   ys = jax.random.randint(ky, (n, per_image), 0, h - size + 1)
   xs = jax.random.randint(kx, (n, per_image), 0, w - size + 1)
   offsets = jnp.arange(size)
-  rows = ys[..., None, None] + offsets[:, None]          # [n, p, s, 1]
-  cols = xs[..., None, None] + offsets[None, :]          # [n, p, 1, s]
+  rows = ys[..., None, None] + offsets[:, None]  # [n, p, s, 1]
+  cols = xs[..., None, None] + offsets[None, :]  # [n, p, 1, s]
   img = jnp.arange(n)[:, None, None, None]
-  patches = level[img, rows, cols]                       # [n, p, s, s, C]
+  patches = level[img, rows, cols]  # [n, p, s, s, C]
   return patches.reshape(n * per_image, size * size * c)
 
 
@@ -208,8 +220,9 @@ def _normalise(desc: jax.Array, channels: int) -> jax.Array:
   return d.reshape(desc.shape)
 
 
-def sliced_wasserstein(a: jax.Array, b: jax.Array, key: jax.Array, num_directions: int = 512
-                       ) -> jax.Array:
+def sliced_wasserstein(
+  a: jax.Array, b: jax.Array, key: jax.Array, num_directions: int = 512
+) -> jax.Array:
   """Mean over random unit directions of the 1-D Wasserstein-1 distance of the projections.
 
   a, b: [M, D] descriptor sets of the same size M.
@@ -221,8 +234,16 @@ def sliced_wasserstein(a: jax.Array, b: jax.Array, key: jax.Array, num_direction
   return jnp.mean(jnp.abs(pa - pb))
 
 
-def swd(images_a: jax.Array, images_b: jax.Array, key: jax.Array, *, patches_per_image: int = 128,
-        patch_size: int = 7, num_directions: int = 512, min_size: int = 16) -> jax.Array:
+def swd(
+  images_a: jax.Array,
+  images_b: jax.Array,
+  key: jax.Array,
+  *,
+  patches_per_image: int = 128,
+  patch_size: int = 7,
+  num_directions: int = 512,
+  min_size: int = 16,
+) -> jax.Array:
   """Sliced Wasserstein distance x1e3 per Laplacian-pyramid level [L] (finest first).
 
   0 for identical sets; grows as the patch distributions move apart; lower is better. Both
@@ -230,8 +251,9 @@ def swd(images_a: jax.Array, images_b: jax.Array, key: jax.Array, *, patches_per
   Jit with `jax.jit(swd, static_argnames=(...))` or call as is.
   """
   if images_a.shape != images_b.shape:
-    raise ValueError(f'swd needs image sets of equal shape, got {images_a.shape} and '
-                     f'{images_b.shape}')
+    raise ValueError(
+      f"swd needs image sets of equal shape, got {images_a.shape} and {images_b.shape}"
+    )
   levels = swd_num_levels(images_a.shape[1], min_size)
   pyr_a = laplacian_pyramid(jnp.asarray(images_a, jnp.float32), levels)
   pyr_b = laplacian_pyramid(jnp.asarray(images_b, jnp.float32), levels)
@@ -264,8 +286,9 @@ def frechet_distance(feats_a, feats_b) -> float:
   return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * tr_sqrt)
 
 
-def kernel_distance(feats_a, feats_b, *, num_subsets: int = 100, subset_size: int = 1000,
-                    seed: int = 0) -> float:
+def kernel_distance(
+  feats_a, feats_b, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> float:
   """KID: unbiased MMD^2, cubic polynomial kernel, mean over random subsets; lower is better.
 
   The subset size is capped at the smaller set's size. Can be slightly negative (unbiased).
@@ -274,7 +297,7 @@ def kernel_distance(feats_a, feats_b, *, num_subsets: int = 100, subset_size: in
   b = np.asarray(feats_b, np.float64)
   m = min(subset_size, len(a), len(b))
   if m < 2:
-    raise ValueError('kernel_distance needs at least 2 samples per set')
+    raise ValueError("kernel_distance needs at least 2 samples per set")
   d = a.shape[1]
   rng = np.random.default_rng(seed)
   kern = lambda x, y: (x @ y.T / d + 1.0) ** 3

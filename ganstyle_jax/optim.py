@@ -1,4 +1,5 @@
 """Learning-rate schedules and the optax optimizers of G and D (config.optim.g, config.optim.d)."""
+
 from __future__ import annotations
 
 import ml_collections
@@ -23,15 +24,16 @@ def learning_rate(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Sch
     if not 0 <= start < total_steps:
       raise UserError(f"optim decay_start_step={start} must lie in [0, total_steps={total_steps})")
     sched = optax.join_schedules(
-        [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, total_steps - start)],
-        [start])
+      [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, total_steps - start)], [start]
+    )
   elif cfg.schedule == "cosine":
     sched = optax.cosine_decay_schedule(lr, max(total_steps - cfg.warmup_steps, 1))
   else:
     raise UserError(f"unknown optim schedule {cfg.schedule!r}; use one of {SCHEDULES}")
   if cfg.warmup_steps > 0:
-    sched = optax.join_schedules([optax.linear_schedule(0.0, lr, cfg.warmup_steps), sched],
-                                 [cfg.warmup_steps])
+    sched = optax.join_schedules(
+      [optax.linear_schedule(0.0, lr, cfg.warmup_steps), sched], [cfg.warmup_steps]
+    )
   return sched
 
 

@@ -7,6 +7,7 @@
   sharded on its first axis; the body sees the global batch and XLA inserts the all-reduces.
 Both donate the state buffers. `prepare_batch` puts a host batch into the layout each wants.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,9 @@ AXIS = "batch"
 
 def mesh(devices) -> jax.sharding.Mesh:
   """A 1-D mesh (AXIS,) over `devices`; the compiler shards intermediates (Auto axis)."""
-  return jax.make_mesh((len(devices),), (AXIS,), (jax.sharding.AxisType.Auto,),
-                       devices=list(devices))
+  return jax.make_mesh(
+    (len(devices),), (AXIS,), (jax.sharding.AxisType.Auto,), devices=list(devices)
+  )
 
 
 class ParallelStep:
@@ -42,20 +44,24 @@ class ParallelStep:
     self.local_mesh = mesh(self.local_devices)
     if mode == "pmap":
       # pmap's device order is the local mesh's, so prepare_batch's shards need no moving.
-      self._fn = jax.pmap(functools.partial(body, axis_name=AXIS), axis_name=AXIS,
-                          in_axes=(None, 0, None, None), out_axes=None,
-                          devices=(list(self.local_mesh.devices.flat)
-                                   if jax.process_count() == 1 else None),
-                          donate_argnums=(0,))
+      self._fn = jax.pmap(
+        functools.partial(body, axis_name=AXIS),
+        axis_name=AXIS,
+        in_axes=(None, 0, None, None),
+        out_axes=None,
+        devices=(list(self.local_mesh.devices.flat) if jax.process_count() == 1 else None),
+        donate_argnums=(0,),
+      )
     elif mode == "jit":
       self.mesh = mesh(self.devices)
       self.replicated = NamedSharding(self.mesh, jax.P())
       self.batch_sharding = NamedSharding(self.mesh, jax.P(AXIS))
-      self._fn = jax.jit(functools.partial(body, axis_name=None),
-                         in_shardings=(self.replicated, self.batch_sharding, self.replicated,
-                                       self.replicated),
-                         out_shardings=(self.replicated, self.replicated),
-                         donate_argnums=(0,))
+      self._fn = jax.jit(
+        functools.partial(body, axis_name=None),
+        in_shardings=(self.replicated, self.batch_sharding, self.replicated, self.replicated),
+        out_shardings=(self.replicated, self.replicated),
+        donate_argnums=(0,),
+      )
     else:
       raise UserError(f"unknown parallelism {mode!r}; use 'pmap' or 'jit'")
 
@@ -64,14 +70,16 @@ class ParallelStep:
     n = len(self.local_devices)
     for k, v in batch.items():
       if v.shape[0] % n:
-        raise UserError(f"batch '{k}' of {v.shape[0]} images does not split over {n} local "
-                        "devices; make data.global_batch_size a multiple of the device count")
+        raise UserError(
+          f"batch '{k}' of {v.shape[0]} images does not split over {n} local "
+          "devices; make data.global_batch_size a multiple of the device count"
+        )
     if self.mode == "pmap":
       sharding = NamedSharding(self.local_mesh, jax.P(AXIS))
-      return jax.tree.map(
-          lambda x: jax.device_put(x.reshape(n, -1, *x.shape[1:]), sharding), batch)
+      return jax.tree.map(lambda x: jax.device_put(x.reshape(n, -1, *x.shape[1:]), sharding), batch)
     return jax.tree.map(
-        lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), batch)
+      lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), batch
+    )
 
   def place_replicated(self, tree):
     """Puts a host/device pytree (state, VGG variables, key) where the step wants it."""
@@ -88,6 +96,7 @@ class ParallelStep:
         data = jax.device_put(np.asarray(jax.random.key_data(x)), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
       return jax.device_put(np.asarray(x), sharding)
+
     return jax.tree.map(put, tree)
 
   def __call__(self, state, batch, vgg_variables, key):
@@ -117,8 +126,9 @@ class DevicePrefetcher:
   are raised by `next()`. size=0 reads synchronously in the caller's thread.
   """
 
-  def __init__(self, iterator: PositionedIterator, put: Callable[[dict[str, np.ndarray]], Any],
-               size: int = 2):
+  def __init__(
+    self, iterator: PositionedIterator, put: Callable[[dict[str, np.ndarray]], Any], size: int = 2
+  ):
     self._iterator, self._put = iterator, put
     self._queue: queue.Queue = queue.Queue(maxsize=max(size, 1))
     self._stop = threading.Event()

@@ -6,6 +6,7 @@ etils.epath, so `--workdir=gs://BUCKET/run` (or any scheme epath serves through 
 or fsspec) writes the bucket instead of a local folder named "gs:". Local paths stay plain
 paths, made absolute (orbax needs absolute paths).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -118,9 +119,13 @@ class WorkdirLock:
     self.held = False
 
   def _record(self) -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start_ticks": _start_ticks(
-        os.getpid()), "started": datetime.datetime.now().astimezone().isoformat(
-            timespec="seconds"), "token": self.token}
+    return {
+      "host": socket.gethostname(),
+      "pid": os.getpid(),
+      "start_ticks": _start_ticks(os.getpid()),
+      "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+      "token": self.token,
+    }
 
   def _create(self) -> bool:
     text = json.dumps(self._record(), indent=2)
@@ -140,7 +145,7 @@ class WorkdirLock:
   def _holder(self) -> dict:
     try:
       return json.loads(read_text(self.path))
-    except (OSError, ValueError):   # being written, or not JSON: described as unknown
+    except (OSError, ValueError):  # being written, or not JSON: described as unknown
       return {}
 
   def acquire(self) -> None:
@@ -152,15 +157,24 @@ class WorkdirLock:
       holder = self._holder()
       same_host = holder.get("host") == socket.gethostname()
       if holder and same_host and not _alive(holder):
-        logging.warning("Taking over the stale lock %s of PID %s (started %s), which is no "
-                        "longer running.", self.path, holder.get("pid"), holder.get("started"))
+        logging.warning(
+          "Taking over the stale lock %s of PID %s (started %s), which is no longer running.",
+          self.path,
+          holder.get("pid"),
+          holder.get("started"),
+        )
         remove(self.path)
         continue
-      who = (f"PID {holder.get('pid')} on host {holder.get('host')}, started "
-             f"{holder.get('started')}" if holder else "an unknown holder")
-      raise UserError(f"{os.path.dirname(self.path)} is in use by another trainer ({who}); "
-                      f"wait for it, stop it, or use another --workdir (if that run is dead, "
-                      f"delete {self.path})")
+      who = (
+        f"PID {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}"
+        if holder
+        else "an unknown holder"
+      )
+      raise UserError(
+        f"{os.path.dirname(self.path)} is in use by another trainer ({who}); "
+        f"wait for it, stop it, or use another --workdir (if that run is dead, "
+        f"delete {self.path})"
+      )
     raise UserError(f"could not take the lock {self.path}: it keeps changing")
 
   def release(self) -> None:

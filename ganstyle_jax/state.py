@@ -1,4 +1,5 @@
 """GanState: everything a train step updates, as one pytree (checkpointed whole)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,6 +21,7 @@ class GanState:
     pool: cyclegan image pool {'A': [P, H, W, 3], 'B': [P, H, W, 3]} of past fakes, or None.
     pool_count: int32 scalar, images in the pool so far (<= P), or None.
   """
+
   step: jax.Array
   g_params: Any
   d_params: Any

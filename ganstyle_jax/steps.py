@@ -12,6 +12,7 @@ outputs (detached; through the image pool for cyclegan); then both are updated. 
 fake images in one call (concatenated on the batch axis; instance norm is per image, so this
 equals two calls).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,6 +38,7 @@ Metrics = dict[str, Array]
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
   """Loss hyper-parameters (static inside the compiled step)."""
+
   adv_type: str = "lsgan"
   w_adv: float = 1.0
   w_content: float = 1.0
@@ -56,7 +58,8 @@ class LossConfig:
 @dataclasses.dataclass(frozen=True)
 class GanSetup:
   """The static pieces a step is built from: networks, optimizers, loss settings."""
-  family: Family                             # what config.model.name names (families/)
+
+  family: Family  # what config.model.name names (families/)
   generator: nn.Module
   discriminator: nn.Module
   g_tx: optax.GradientTransformation
@@ -64,7 +67,7 @@ class GanSetup:
   loss: LossConfig
   ema_decay: float = 0.0
   compute_dtype: Any = jnp.float32
-  conv_policy: ops.ConvPolicy = ops.DEFAULT   # CPU convolution paths of every network
+  conv_policy: ops.ConvPolicy = ops.DEFAULT  # CPU convolution paths of every network
 
   @property
   def name(self) -> str:
@@ -72,7 +75,7 @@ class GanSetup:
 
 
 # Init inputs: param shapes do not depend on the image size.
-INIT_INPUT = np.zeros((1, 32, 32, 3), np.float32)   # NumPy: importing starts no backend
+INIT_INPUT = np.zeros((1, 32, 32, 3), np.float32)  # NumPy: importing starts no backend
 
 
 def _split(x, n: int):
@@ -112,14 +115,22 @@ def apply_updates(tx: optax.GradientTransformation, grads, opt_state, params):
   return optax.apply_updates(params, updates), opt_state
 
 
-def finish(setup: GanSetup, state: GanState, g_params, g_opt_state, d_params, d_opt_state,
-           **extra) -> GanState:
+def finish(
+  setup: GanSetup, state: GanState, g_params, g_opt_state, d_params, d_opt_state, **extra
+) -> GanState:
   """The state after a step: new params and optimizer states, EMA of G, step + 1."""
   ema = state.ema_g_params
   if setup.ema_decay > 0:
     ema = optax.incremental_update(g_params, ema, 1.0 - setup.ema_decay)
-  return state.replace(step=state.step + 1, g_params=g_params, g_opt_state=g_opt_state,
-                       d_params=d_params, d_opt_state=d_opt_state, ema_g_params=ema, **extra)
+  return state.replace(
+    step=state.step + 1,
+    g_params=g_params,
+    g_opt_state=g_opt_state,
+    d_params=d_params,
+    d_opt_state=d_opt_state,
+    ema_g_params=ema,
+    **extra,
+  )
 
 
 # ----------------------------------------------------------------------------- image pool
@@ -169,8 +180,9 @@ def pooled_fakes(state: GanState, fakes: dict[str, Array], key: Array, axis_name
   for i, dom in enumerate(sorted(fakes)):
     local = jax.lax.stop_gradient(fakes[dom])
     glob = jax.lax.all_gather(local, axis_name, tiled=True) if axis_name else local
-    new_pool[dom], new_count, imgs = pool_query(state.pool[dom], count,
-                                                glob, jax.random.fold_in(key, i))
+    new_pool[dom], new_count, imgs = pool_query(
+      state.pool[dom], count, glob, jax.random.fold_in(key, i)
+    )
     if axis_name:
       start = jax.lax.axis_index(axis_name) * local.shape[0]
       imgs = jax.lax.dynamic_slice_in_dim(imgs, start, local.shape[0])

@@ -19,6 +19,7 @@ with one line naming --tile/--max_size (--memory_limit_gb sets the limit). Folde
 unreadable images, lists them at the end (exit status 1) and never writes two images to one
 output name.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,8 +48,9 @@ from ganstyle_jax.models import vgg as vgg_lib
 # ----------------------------------------------------------------------------- image I/O
 
 
-def read_image(path: str | os.PathLike,
-               max_pixels: int = base_config().data.max_image_pixels) -> np.ndarray:
+def read_image(
+  path: str | os.PathLike, max_pixels: int = base_config().data.max_image_pixels
+) -> np.ndarray:
   """uint8 HWC sRGB from an image file, decoded as training decodes (data/decode.py).
 
   Raises:
@@ -84,9 +86,12 @@ def feather(n: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
   """
   w = np.ones(n, np.float32)
   margin = overlap // 3
-  ramp = np.concatenate([np.zeros(margin, np.float32),
-                         (np.arange(overlap - margin, dtype=np.float32) + 1)
-                         / (overlap - margin + 1)])
+  ramp = np.concatenate(
+    [
+      np.zeros(margin, np.float32),
+      (np.arange(overlap - margin, dtype=np.float32) + 1) / (overlap - margin + 1),
+    ]
+  )
   if overlap and not at_start:
     w[:overlap] = ramp
   if overlap and not at_end:
@@ -102,8 +107,9 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
   return [round(i * (size - tile) / (n - 1)) for i in range(n)]
 
 
-def tile_layout(h: int, w: int, tile: int, multiple: int
-                ) -> tuple[int, list[int], list[int], int, int]:
+def tile_layout(
+  h: int, w: int, tile: int, multiple: int
+) -> tuple[int, list[int], list[int], int, int]:
   """(overlap, row starts, column starts, tile height, tile width) of an h x w image in tiles of
   about `tile` px, every offset and size a multiple of `multiple` (the network's stride)."""
   tile = max(multiple * 4, tile - tile % multiple)
@@ -152,8 +158,14 @@ class Stylizer:
   MEMORY_FRACTION = 0.8
   MIN_AUTO_TILE = 64
 
-  def __init__(self, config: ml_collections.ConfigDict, g_params, vgg_variables, step: int = 0,
-               memory_limit: int | None = None):
+  def __init__(
+    self,
+    config: ml_collections.ConfigDict,
+    g_params,
+    vgg_variables,
+    step: int = 0,
+    memory_limit: int | None = None,
+  ):
     self.config = config
     self.memory_limit = memory_limit
     self._per_pixel: float | None = None
@@ -170,29 +182,38 @@ class Stylizer:
       self._encode = jax.jit(lambda v, x: g.apply(v, x, method=g.encode)[g.encoder_layer])
       self._decode = jax.jit(lambda v, t: g.apply(v, t, method=g.decode))
     else:
-      self._translate = jax.jit(functools.partial(self.family.translate, self.setup),
-                                static_argnums=2)
+      self._translate = jax.jit(
+        functools.partial(self.family.translate, self.setup), static_argnums=2
+      )
 
   # --- adain_gan pieces -------------------------------------------------------------------
 
-  def style_stats(self, styles: Sequence[np.ndarray], weights: Sequence[float] | None = None,
-                  max_size: int | None = None) -> list[tuple[jax.Array, jax.Array]]:
+  def style_stats(
+    self,
+    styles: Sequence[np.ndarray],
+    weights: Sequence[float] | None = None,
+    max_size: int | None = None,
+  ) -> list[tuple[jax.Array, jax.Array]]:
     """Per-style (mean, std) [1, 1, 1, C] of encoder features; `weights` mixes them into one."""
     stats = []
     for s in styles:
       x, _ = pad_to_multiple(to_float(limit_size(s, max_size)), self.multiple)
       need, limit = self.memory_needed(*x.shape[1:3]), self._limit()
-      if need > limit:   # a style image is encoded whole: its statistics are global
+      if need > limit:  # a style image is encoded whole: its statistics are global
         fit = int(max(x.shape[1:3]) * math.sqrt(limit / need))
-        raise UserError(f"a {x.shape[2]}x{x.shape[1]} style image needs about {_gb(need)}, over "
-                        f"the {_gb(limit)} available; use --max_size={fit} or less")
+        raise UserError(
+          f"a {x.shape[2]}x{x.shape[1]} style image needs about {_gb(need)}, over "
+          f"the {_gb(limit)} available; use --max_size={fit} or less"
+        )
       stats.append(L.channel_stats(self._encode(self.variables, x)))
     if weights is None:
       return stats
     w = np.asarray(weights, np.float64)
     if len(w) != len(stats) or np.any(w < 0) or w.sum() <= 0:
-      raise UserError(f"--style_weights {list(weights)}: need {len(stats)} non-negative weights "
-                      "with a positive sum, one per style")
+      raise UserError(
+        f"--style_weights {list(weights)}: need {len(stats)} non-negative weights "
+        "with a positive sum, one per style"
+      )
     w = w / w.sum()
     mean = sum(float(wi) * m for wi, (m, _) in zip(w, stats))
     std = sum(float(wi) * s for wi, (_, s) in zip(w, stats))
@@ -227,30 +248,32 @@ class Stylizer:
         wy = feather(th // f, overlap // f, y == 0, y + th >= h)
         wx = feather(tw // f, overlap // f, x0 == 0, x0 + tw >= w)
         weights[y, x0] = wy[:, None] * wx[None, :]
-        norm[y // f:(y + th) // f, x0 // f:(x0 + tw) // f] += weights[y, x0]
+        norm[y // f : (y + th) // f, x0 // f : (x0 + tw) // f] += weights[y, x0]
     total, sq, count = 0.0, 0.0, 0.0
     for (y, x0), wt in weights.items():
-      fc = np.asarray(self._encode(self.variables, x[:, y:y + th, x0:x0 + tw]), np.float64)
-      wgt = (wt / norm[y // f:(y + th) // f, x0 // f:(x0 + tw) // f])[None, :, :, None]
+      fc = np.asarray(self._encode(self.variables, x[:, y : y + th, x0 : x0 + tw]), np.float64)
+      wgt = (wt / norm[y // f : (y + th) // f, x0 // f : (x0 + tw) // f])[None, :, :, None]
       total = total + (fc * wgt).sum((0, 1, 2))
-      sq = sq + (fc ** 2 * wgt).sum((0, 1, 2))
+      sq = sq + (fc**2 * wgt).sum((0, 1, 2))
       count += wgt.sum()
     mean = total / count
-    std = np.sqrt(np.maximum(sq / count - mean ** 2, 0) + 1e-5)
-    c_stats = (jnp.asarray(mean, jnp.float32)[None, None, None],
-               jnp.asarray(std, jnp.float32)[None, None, None])
+    std = np.sqrt(np.maximum(sq / count - mean**2, 0) + 1e-5)
+    c_stats = (
+      jnp.asarray(mean, jnp.float32)[None, None, None],
+      jnp.asarray(std, jnp.float32)[None, None, None],
+    )
     # Pass 2: decode each tile with the shared statistics; blend with linear ramps.
     out = np.zeros(x.shape, np.float32)
     norm = np.zeros((1, h, w, 1), np.float32)
     for y in ys:
       for x0 in xs:
-        crop = x[:, y:y + th, x0:x0 + tw]
+        crop = x[:, y : y + th, x0 : x0 + tw]
         f_c = self._encode(self.variables, crop)
-        m = None if mask is None else mask[y:y + th, x0:x0 + tw]
+        m = None if mask is None else mask[y : y + th, x0 : x0 + tw]
         o = np.asarray(self._decode(self.variables, self._target(f_c, c_stats, s_stats, alpha, m)))
         wgt = blend_weights(y, x0, th, tw, h, w, overlap)
-        out[:, y:y + th, x0:x0 + tw] += o * wgt
-        norm[:, y:y + th, x0:x0 + tw] += wgt
+        out[:, y : y + th, x0 : x0 + tw] += o * wgt
+        norm[:, y : y + th, x0 : x0 + tw] += wgt
     return out / norm
 
   # --- G(x) families ----------------------------------------------------------------------
@@ -269,10 +292,10 @@ class Stylizer:
     norm = np.zeros((1, h, w, 1), np.float32)
     for y in ys:
       for x0 in xs:
-        o = np.asarray(self._translate(self.g_params, x[:, y:y + th, x0:x0 + tw], direction))
+        o = np.asarray(self._translate(self.g_params, x[:, y : y + th, x0 : x0 + tw], direction))
         wgt = blend_weights(y, x0, th, tw, h, w, overlap)
-        out[:, y:y + th, x0:x0 + tw] += o * wgt
-        norm[:, y:y + th, x0:x0 + tw] += wgt
+        out[:, y : y + th, x0 : x0 + tw] += o * wgt
+        norm[:, y : y + th, x0 : x0 + tw] += wgt
     return out / norm
 
   # --- memory guard -----------------------------------------------------------------------
@@ -313,8 +336,10 @@ class Stylizer:
     if tile:
       need = self.memory_needed(min(tile, h), min(tile, w))
       if need > limit:
-        raise UserError(f"--tile={tile} needs about {_gb(need)}, over the {_gb(limit)} "
-                        "available; use a smaller --tile")
+        raise UserError(
+          f"--tile={tile} needs about {_gb(need)}, over the {_gb(limit)} "
+          "available; use a smaller --tile"
+        )
       return tile
     need = self.memory_needed(h, w)
     if need <= limit:
@@ -322,20 +347,38 @@ class Stylizer:
     side = int(math.sqrt(limit / self._bytes_per_pixel()))
     if side < self.MIN_AUTO_TILE:
       fit = int(max(h, w) * math.sqrt(limit / need))
-      raise UserError(f"a {w}x{h} image needs about {_gb(need)}, over the {_gb(limit)} "
-                      f"available, and tiles would be too small; use --max_size={fit} or less")
+      raise UserError(
+        f"a {w}x{h} image needs about {_gb(need)}, over the {_gb(limit)} "
+        f"available, and tiles would be too small; use --max_size={fit} or less"
+      )
     from absl import logging  # pylint: disable=g-import-not-at-top
-    logging.warning("A %dx%d image needs about %s, over the %s available: stylizing in tiles "
-                    "of %d px (choose with --tile).", w, h, _gb(need), _gb(limit), side)
+
+    logging.warning(
+      "A %dx%d image needs about %s, over the %s available: stylizing in tiles "
+      "of %d px (choose with --tile).",
+      w,
+      h,
+      _gb(need),
+      _gb(limit),
+      side,
+    )
     return side
 
   # --- public -----------------------------------------------------------------------------
 
-  def stylize(self, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray] | None = None,
-              alpha: float = 1.0, *, style_weights: Sequence[float] | None = None,
-              preserve_color: bool = False, mask: np.ndarray | None = None,
-              max_size: int | None = None, tile: int | None = None,
-              direction: str = "AtoB") -> np.ndarray:
+  def stylize(
+    self,
+    content: np.ndarray,
+    style: np.ndarray | Sequence[np.ndarray] | None = None,
+    alpha: float = 1.0,
+    *,
+    style_weights: Sequence[float] | None = None,
+    preserve_color: bool = False,
+    mask: np.ndarray | None = None,
+    max_size: int | None = None,
+    tile: int | None = None,
+    direction: str = "AtoB",
+  ) -> np.ndarray:
     """Stylizes one image.
 
     Args:
@@ -357,9 +400,11 @@ class Stylizer:
     x, (h, w) = pad_to_multiple(to_float(content), self.multiple)
     if not self.family.style_conditioned:
       if style is not None or mask is not None or style_weights is not None or alpha != 1.0:
-        raise UserError(f"a {self.name} checkpoint translates between its two domains: --style, "
-                        "--style_weights, --alpha and --mask apply to style-conditioned models "
-                        "(adain_gan) only")
+        raise UserError(
+          f"a {self.name} checkpoint translates between its two domains: --style, "
+          "--style_weights, --alpha and --mask apply to style-conditioned models "
+          "(adain_gan) only"
+        )
       if direction not in self.family.directions:
         raise UserError(f"--direction={direction!r}: use one of {self.family.directions}")
       out = self._translate_tiled(x, direction, self.plan_tile(*x.shape[1:3], tile))
@@ -371,8 +416,10 @@ class Stylizer:
       styles = [style] if isinstance(style, np.ndarray) else list(style)
       if mask is not None:
         if len(styles) != 2:
-          raise UserError(f"--mask needs exactly two styles (got {len(styles)}): the mask "
-                          "selects the first where it is white, the second where black")
+          raise UserError(
+            f"--mask needs exactly two styles (got {len(styles)}): the mask "
+            "selects the first where it is white, the second where black"
+          )
         mask = self._prepare_mask(mask, content.shape[:2], x.shape[1:3])
         s_stats = self.style_stats(styles, None, max_size)
       else:
@@ -390,6 +437,7 @@ class Stylizer:
     mask = mask.astype(np.float32) / (255.0 if mask.dtype == np.uint8 or mask.max() > 1 else 1.0)
     if mask.shape != tuple(content_hw):
       from absl import logging
+
       logging.warning("mask of size %s resized to the content's %s", mask.shape, content_hw)
       mask = np.asarray(Image.fromarray(mask).resize(content_hw[::-1], Image.Resampling.BILINEAR))
     ph, pw = padded_hw[0] - mask.shape[0], padded_hw[1] - mask.shape[1]
@@ -402,8 +450,7 @@ def load(workdir: str | os.PathLike, step: int | None = None) -> Stylizer:
   """
   config, setup, state, step = checkpointing.restore_run(workdir, step)
   g_params = state.ema_g_params if state.ema_g_params is not None else state.g_params
-  vgg_variables = (vgg_lib.load_params(config.model.vgg.weights)
-                   if setup.family.needs_vgg else None)
+  vgg_variables = vgg_lib.load_params(config.model.vgg.weights) if setup.family.needs_vgg else None
   return Stylizer(config, g_params, vgg_variables, step)
 
 
@@ -412,8 +459,9 @@ def load(workdir: str | os.PathLike, step: int | None = None) -> Stylizer:
 
 def _images_in(path: pathlib.Path) -> list[pathlib.Path]:
   if path.is_dir():
-    files = sorted(p for p in path.rglob("*")
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    files = sorted(
+      p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
     if not files:
       raise UserError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
     return files
@@ -422,8 +470,9 @@ def _images_in(path: pathlib.Path) -> list[pathlib.Path]:
   return [path]
 
 
-def output_names(contents: list[pathlib.Path], root: pathlib.Path, out: pathlib.Path,
-                 tag: str) -> list[pathlib.Path]:
+def output_names(
+  contents: list[pathlib.Path], root: pathlib.Path, out: pathlib.Path, tag: str
+) -> list[pathlib.Path]:
   """Distinct output files for a folder's images: out/<subfolder>/<stem>__<tag>.png, mirroring
   the content folder (a/x.jpg and b/x.jpg do not meet); same stems in one folder (x.jpg,
   x.png) keep their extension in the name, then get a number."""
@@ -431,8 +480,10 @@ def output_names(contents: list[pathlib.Path], root: pathlib.Path, out: pathlib.
   for path in contents:
     rel = path.relative_to(root) if root.is_dir() else pathlib.Path(path.name)
     stem, ext = rel.stem, rel.suffix.lstrip(".")
-    tries = itertools.chain([f"{stem}__{tag}.png", f"{stem}_{ext}__{tag}.png"],
-                            (f"{stem}_{ext}_{n}__{tag}.png" for n in itertools.count(2)))
+    tries = itertools.chain(
+      [f"{stem}__{tag}.png", f"{stem}_{ext}__{tag}.png"],
+      (f"{stem}_{ext}_{n}__{tag}.png" for n in itertools.count(2)),
+    )
     target = next(out / rel.parent / t for t in tries if out / rel.parent / t not in used)
     used.add(target)
     names.append(target)
@@ -442,6 +493,7 @@ def output_names(contents: list[pathlib.Path], root: pathlib.Path, out: pathlib.
 def main(argv):
   from absl import flags
   from tqdm import tqdm
+
   F = flags.FLAGS
   del argv
   root = pathlib.Path(F.content)
@@ -458,8 +510,15 @@ def main(argv):
     if len(styles) != 1:
       raise UserError("--method=optimize takes exactly one --style image")
     vgg_variables = vgg_lib.load_params(F.vgg_weights)
-    run = lambda img: gatys.optimize(img, styles[0], vgg_variables, steps=F.steps, lr=F.lr,
-                                     optimizer=F.optimizer, max_size=F.max_size)
+    run = lambda img: gatys.optimize(
+      img,
+      styles[0],
+      vgg_variables,
+      steps=F.steps,
+      lr=F.lr,
+      optimizer=F.optimizer,
+      max_size=F.max_size,
+    )
   elif F.method == "generator":
     if not F.workdir:
       raise UserError("--workdir is required for --method=generator (or use --method=optimize)")
@@ -467,16 +526,24 @@ def main(argv):
     if F.memory_limit_gb is not None:
       stylizer.memory_limit = int(F.memory_limit_gb * 2**30)
     run = lambda img: stylizer.stylize(
-        img, (styles if len(styles) > 1 else styles[0]) if styles else None, F.alpha,
-        style_weights=weights, preserve_color=F.preserve_color, mask=mask,
-        max_size=F.max_size, tile=F.tile, direction=F.direction)
+      img,
+      (styles if len(styles) > 1 else styles[0]) if styles else None,
+      F.alpha,
+      style_weights=weights,
+      preserve_color=F.preserve_color,
+      mask=mask,
+      max_size=F.max_size,
+      tile=F.tile,
+      direction=F.direction,
+    )
   else:
     raise UserError(f"--method={F.method!r}: use generator or optimize")
   style_tag = "+".join(p.stem for p in style_paths) or F.direction
   targets = output_names(contents, root, out, style_tag) if to_dir else [out]
   skipped = []
-  for path, target in tqdm(list(zip(contents, targets)), disable=len(contents) == 1,
-                           desc="stylize"):
+  for path, target in tqdm(
+    list(zip(contents, targets)), disable=len(contents) == 1, desc="stylize"
+  ):
     try:
       result = run(read_image(path))
     except UserError as e:
@@ -488,32 +555,50 @@ def main(argv):
     Image.fromarray(result).save(target)
     print(f"wrote {target}")
   if skipped:
-    print(f"skipped {len(skipped)} of {len(contents)} images:", *skipped, sep="\n  ",
-          file=sys.stderr)
+    print(
+      f"skipped {len(skipped)} of {len(contents)} images:", *skipped, sep="\n  ", file=sys.stderr
+    )
     sys.exit(1)
 
 
 def run():
   """Console script `ganstyle-stylize`."""
   from absl import flags
+
   flags.DEFINE_string("workdir", None, "Training workdir (its latest checkpoint is used).")
   flags.DEFINE_string("content", None, "Content image or folder of images.", required=True)
   flags.DEFINE_string("style", None, "Style image(s), comma-separated (adain_gan).")
-  flags.DEFINE_string("out", None, "Output file, or folder (names <stem>__<style>.png, "
-                      "mirroring the content folder's subfolders).",
-                      required=True)
+  flags.DEFINE_string(
+    "out",
+    None,
+    "Output file, or folder (names <stem>__<style>.png, "
+    "mirroring the content folder's subfolders).",
+    required=True,
+  )
   flags.DEFINE_string("style_weights", None, "Mixing weights, one per style, e.g. 0.7,0.3.")
   flags.DEFINE_float("alpha", 1.0, "Content-style trade-off in [0, 1].")
   flags.DEFINE_bool("preserve_color", False, "Keep the content's colours (luminance transfer).")
   flags.DEFINE_string("mask", None, "Mask image splitting two styles (white: first style).")
   flags.DEFINE_integer("max_size", None, "Cap on the long side of content and style images.")
-  flags.DEFINE_integer("tile", None, "Process in overlapping tiles of this size (default: "
-                       "only when the image would not fit in memory).")
-  flags.DEFINE_float("memory_limit_gb", None, "Memory the stylizer may use; above it, images "
-                     "are tiled (default: 80% of the free device memory).")
+  flags.DEFINE_integer(
+    "tile",
+    None,
+    "Process in overlapping tiles of this size (default: "
+    "only when the image would not fit in memory).",
+  )
+  flags.DEFINE_float(
+    "memory_limit_gb",
+    None,
+    "Memory the stylizer may use; above it, images "
+    "are tiled (default: 80% of the free device memory).",
+  )
   flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"], "cyclegan: which generator.")
-  flags.DEFINE_enum("method", "generator", ["generator", "optimize"],
-                    "generator: a trained checkpoint; optimize: Gatys et al. (no checkpoint).")
+  flags.DEFINE_enum(
+    "method",
+    "generator",
+    ["generator", "optimize"],
+    "generator: a trained checkpoint; optimize: Gatys et al. (no checkpoint).",
+  )
   flags.DEFINE_integer("steps", 200, "optimize: optimisation steps.")
   flags.DEFINE_float("lr", 0.02, "optimize: Adam learning rate.")
   flags.DEFINE_enum("optimizer", "adam", ["adam", "lbfgs"], "optimize: optax optimizer.")

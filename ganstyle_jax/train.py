@@ -6,6 +6,7 @@ config checks, the workdir lock, the input iterator, the loop, metric writers, s
 evaluation, checkpoints (resume, fall-back past unreadable ones, failed saves), stop signals
 (SIGTERM, SIGINT, SIGHUP) and divergence checks. Workdir I/O goes through paths.py (gs://).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +44,9 @@ def load_vgg(config: ml_collections.ConfigDict):
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  paths.write_text(paths.join(workdir, "config.json"),
-                   config.to_json_best_effort(indent=2, sort_keys=True))
+  paths.write_text(
+    paths.join(workdir, "config.json"), config.to_json_best_effort(indent=2, sort_keys=True)
+  )
 
 
 def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -62,11 +64,18 @@ def log_config_changes(saved: dict | None, config: ml_collections.ConfigDict, st
   if saved is None:
     return
   old, new = _flat(saved), _flat(json.loads(config.to_json_best_effort()))
-  changed = [f"  {k}: {old.get(k, '(absent)')!r} -> {new.get(k, '(absent)')!r}"
-             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+  changed = [
+    f"  {k}: {old.get(k, '(absent)')!r} -> {new.get(k, '(absent)')!r}"
+    for k in sorted(set(old) | set(new))
+    if old.get(k) != new.get(k)
+  ]
   if changed:
-    logging.warning("Resuming step %d with %d config key(s) changed from the checkpoint's "
-                    "config:\n%s", step, len(changed), "\n".join(changed))
+    logging.warning(
+      "Resuming step %d with %d config key(s) changed from the checkpoint's config:\n%s",
+      step,
+      len(changed),
+      "\n".join(changed),
+    )
 
 
 def sample_grid(columns: list[np.ndarray]) -> np.ndarray:
@@ -78,7 +87,7 @@ def sample_grid(columns: list[np.ndarray]) -> np.ndarray:
     col = to_uint8(col)
     for i in range(n):
       y, x = g + i * (h + g), g + j * (w + g)
-      grid[y:y + h, x:x + w] = col[i, :h, :w]
+      grid[y : y + h, x : x + w] = col[i, :h, :w]
   return grid
 
 
@@ -87,8 +96,9 @@ def check_finite(metrics: dict[str, Any], step: int) -> None:
   if bad:
     k = sorted(bad)[0]
     raise NonFiniteLossError(
-        f"{k} is {bad[k]} at step {step}: training diverged (the last good checkpoint is kept); "
-        "lower optim.*.lr, enable optim.*.grad_clip_norm or check the data")
+      f"{k} is {bad[k]} at step {step}: training diverged (the last good checkpoint is kept); "
+      "lower optim.*.lr, enable optim.*.grad_clip_norm or check the data"
+    )
 
 
 class _StopSignals:
@@ -114,7 +124,7 @@ class _StopSignals:
       try:
         multihost_utils.reached_preemption_sync_point(start_step)
         self._sync = True
-      except RuntimeError:   # the preemption service is off
+      except RuntimeError:  # the preemption service is off
         logging.warning("JAX's preemption service is off: processes agree to stop at log steps.")
 
   def should_stop(self, step: int, at_log_step: bool) -> bool:
@@ -131,10 +141,10 @@ class _StopSignals:
   def __enter__(self):
     for sig in self.SIGNALS:
       if self._sync and sig == signal.SIGTERM:
-        continue   # JAX's preemption notifier handles it
+        continue  # JAX's preemption notifier handles it
       try:
         self._previous[sig] = signal.signal(sig, self._handle)
-      except ValueError:   # not the main thread: no signal handling
+      except ValueError:  # not the main thread: no signal handling
         break
     return self
 
@@ -146,14 +156,17 @@ class _StopSignals:
         raise KeyboardInterrupt(f"second {name}")
       return
     self.requested = name
-    logging.warning("%s received: saving a checkpoint and stopping (press Ctrl-C again to abort "
-                    "at once, without saving).", name)
+    logging.warning(
+      "%s received: saving a checkpoint and stopping (press Ctrl-C again to abort "
+      "at once, without saving).",
+      name,
+    )
     if self._sync:
-      os.kill(os.getpid(), signal.SIGTERM)   # to JAX's notifier, which tells every process
+      os.kill(os.getpid(), signal.SIGTERM)  # to JAX's notifier, which tells every process
 
   def __exit__(self, *exc):
     for sig, previous in self._previous.items():
-      if previous is not None:   # None: a handler installed outside Python, left in place
+      if previous is not None:  # None: a handler installed outside Python, left in place
         signal.signal(sig, previous)
 
 
@@ -204,44 +217,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   config_check.validate(config)
   n_devices = jax.device_count()
   if config.data.global_batch_size % n_devices:
-    raise UserError(f"data.global_batch_size={config.data.global_batch_size} does not split "
-                    f"over {n_devices} devices; use a multiple of {n_devices}")
+    raise UserError(
+      f"data.global_batch_size={config.data.global_batch_size} does not split "
+      f"over {n_devices} devices; use a multiple of {n_devices}"
+    )
   workdir = paths.absolute(workdir)
   with _LockedWorkdir(workdir):
     setup = build.build_setup(config)
-    ckpt = checkpointing.Checkpointer(checkpointing.checkpoint_dir(workdir),
-                                      keep=config.keep_checkpoints, writer=True)
+    ckpt = checkpointing.Checkpointer(
+      checkpointing.checkpoint_dir(workdir), keep=config.keep_checkpoints, writer=True
+    )
     try:
       return _train(config, workdir, setup, ckpt)
     finally:
       ckpt.close()
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, setup,
-           ckpt: checkpointing.Checkpointer) -> dict[str, float]:
+def _train(
+  config: ml_collections.ConfigDict, workdir: str, setup, ckpt: checkpointing.Checkpointer
+) -> dict[str, float]:
   """Resumes (or initialises) the state, writes config.json, then runs the loop."""
   is_main = jax.process_index() == 0
   n_devices = jax.device_count()
   train_iter = input_pipeline.create_train_iterator(config)
   host_vgg = load_vgg(config)
   vgg_variables = host_vgg if setup.family.needs_vgg else None
-  step_fn = parallel.make_step(functools.partial(setup.family.train_step, setup=setup),
-                               config.parallelism)
+  step_fn = parallel.make_step(
+    functools.partial(setup.family.train_step, setup=setup), config.parallelism
+  )
   base_key = jax.random.key(config.seed)
   init_key, step_key = jax.random.split(base_key)
 
   state = build.init_state(setup, init_key, config.data.image_size)
   if ckpt.latest_step() is not None:
     fresh = state
-    state, data_state, start, saved = ckpt.restore_readable(lambda meta: fresh,
-                                                            expected_model=setup.name)
+    state, data_state, start, saved = ckpt.restore_readable(
+      lambda meta: fresh, expected_model=setup.name
+    )
     if ckpt.unreadable:
       ckpt.set_aside_unreadable()
     train_iter.set_state(data_state)
     log_config_changes(saved.get("config"), config, start)
     logging.info("Resumed from %s at step %d.", ckpt.directory, start)
   if is_main:
-    write_config(config, workdir)   # only now: a refused resume leaves the workdir as it was
+    write_config(config, workdir)  # only now: a refused resume leaves the workdir as it was
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
   start_step = int(state.step)
   state = step_fn.place_replicated(state)
@@ -250,8 +269,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, setup,
 
   # Evaluation and samples run on process 0 alone, on its first local replica of the state.
   eval_batch = input_pipeline.load_eval_batch(config, config.num_eval_images) if is_main else None
-  eval_inputs = jax.device_put(eval_batch)   # fixed: transferred once, not at every evaluation
-  local_vgg = host_vgg if jax.process_count() > 1 else vgg_variables   # same values, local
+  eval_inputs = jax.device_put(eval_batch)  # fixed: transferred once, not at every evaluation
+  local_vgg = host_vgg if jax.process_count() > 1 else vgg_variables  # same values, local
   eval_fn = jax.jit(functools.partial(setup.family.eval_step, setup))
   evaluator = evaluate_lib.Evaluator(host_vgg, seed=config.seed) if host_vgg is not None else None
   meta = {"model": setup.name, "config": json.loads(config.to_json_best_effort())}
@@ -259,8 +278,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, setup,
   def evaluate(state, step: int, do_eval: bool, do_sample: bool) -> dict[str, float]:
     if jax.process_count() > 1:
       state = checkpointing.host_copy(state)
-    eval_state = (state.replace(g_params=state.ema_g_params)
-                  if state.ema_g_params is not None else state)
+    eval_state = (
+      state.replace(g_params=state.ema_g_params) if state.ema_g_params is not None else state
+    )
     outputs, metrics = jax.device_get(eval_fn(eval_state, local_vgg, eval_inputs))
     result = {}
     if do_eval:
@@ -271,29 +291,37 @@ def _train(config: ml_collections.ConfigDict, workdir: str, setup,
       writer.write_scalars(step, result)
     if do_sample:
       columns = setup.family.grid_columns(eval_batch, outputs)
-      grid = sample_grid([np.asarray(c[:config.num_sample_images]) for c in columns])
+      grid = sample_grid([np.asarray(c[: config.num_sample_images]) for c in columns])
       paths.makedirs(paths.join(workdir, "samples"))
       paths.write_png(paths.join(workdir, "samples", f"step_{step:06d}.png"), grid)
       writer.write_images(step, {"samples": grid[None]})
     return result
 
-  report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
-                                           every_steps=config.log_every_steps or None)
+  report = periodic_actions.ReportProgress(
+    num_train_steps=config.total_steps, writer=writer, every_steps=config.log_every_steps or None
+  )
   last_train: dict[str, float] = {}
   last_eval: dict[str, float] = {}
   every = lambda n, s: n > 0 and s % n == 0
-  logging.info("Training %s from step %d to %d on %d %s device(s), parallelism=%s.", setup.name,
-               start_step, config.total_steps, n_devices, jax.devices()[0].platform,
-               config.parallelism)
+  logging.info(
+    "Training %s from step %d to %d on %d %s device(s), parallelism=%s.",
+    setup.name,
+    start_step,
+    config.total_steps,
+    n_devices,
+    jax.devices()[0].platform,
+    config.parallelism,
+  )
   t_log, s_log = time.time(), start_step
-  batches = parallel.DevicePrefetcher(train_iter, step_fn.prepare_batch,
-                                      config.data.prefetch_batches)
+  batches = parallel.DevicePrefetcher(
+    train_iter, step_fn.prepare_batch, config.data.prefetch_batches
+  )
   with _StopSignals(start_step) as stopper, contextlib.closing(batches):
     for step in range(start_step + 1, config.total_steps + 1):
       batch, data_state = next(batches)
       state, metrics = step_fn(state, batch, vgg_variables, step_key)
       try:
-        ckpt.check_for_errors()   # a failed background save stops the run here, one step on
+        ckpt.check_for_errors()  # a failed background save stops the run here, one step on
       except checkpointing.SaveError as e:
         raise checkpointing.SaveError(f"{e}; stopped at step {step}") from e.__cause__
       report(step)
@@ -309,8 +337,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, setup,
         last_train["data/bad_files"] = float(train_iter.bad_files)
         t_log, s_log = time.time(), step
         writer.write_scalars(step, last_train)
-      do_eval, do_sample = every(config.eval_every_steps, step), every(config.sample_every_steps,
-                                                                       step)
+      do_eval, do_sample = (
+        every(config.eval_every_steps, step),
+        every(config.sample_every_steps, step),
+      )
       if (do_eval or do_sample) and is_main:
         last_eval = evaluate(state, step, do_eval, do_sample) or last_eval
       if save:
@@ -319,6 +349,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, setup,
         ckpt.wait()
         logging.warning("Preempted: checkpoint saved at step %d.", step)
         break
-  ckpt.wait()   # the last save's errors too
+  ckpt.wait()  # the last save's errors too
   writer.flush()
   return {**last_train, **last_eval}

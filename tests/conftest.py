@@ -1,8 +1,10 @@
 """Test set-up: 8 fake CPU devices (set before jax is imported) and cheap compiles."""
+
 import os
 
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8")
+  os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402  (must come after XLA_FLAGS)

@@ -8,6 +8,7 @@ Trains the tiny adain_gan config (SGD, see helpers.with_sgd) on a fixed stream o
 batch, so N processes x D devices can be compared with 1 process x N*D devices. With
 SIGTERM_BATCH, the last process sends itself SIGTERM when it reads that batch.
 """
+
 import os
 import signal
 import sys
@@ -26,15 +27,18 @@ class FixedGlobalBatches:
 
   def __next__(self):
     import numpy as np  # pylint: disable=g-import-not-at-top
+
     self.n += 1
     if self.n == self.sigterm_batch and self.process_index == self.process_count - 1:
       os.kill(os.getpid(), signal.SIGTERM)
     rng = np.random.default_rng(self.n)
-    full = {k: rng.uniform(-1, 1, (self.global_batch, self.size, self.size, 3)).astype(np.float32)
-            for k in ("content", "style", "real")}
+    full = {
+      k: rng.uniform(-1, 1, (self.global_batch, self.size, self.size, 3)).astype(np.float32)
+      for k in ("content", "style", "real")
+    }
     local = self.global_batch // self.process_count
     lo = self.process_index * local
-    return {k: v[lo:lo + local] for k, v in full.items()}
+    return {k: v[lo : lo + local] for k, v in full.items()}
 
   def get_state(self):
     return {"positions": {"batches": self.n}}
@@ -53,13 +57,15 @@ def main(argv):
   import helpers  # pylint: disable=g-import-not-at-top
 
   from ganstyle_jax import build, distributed, input_pipeline, train  # pylint: disable=g-import-not-at-top
+
   sigterm_batch = int(argv[9]) if len(argv) > 9 else 0
   if len(argv) > 6:
     port, n, i = argv[6:9]
     distributed.initialize("auto", f"127.0.0.1:{port}", int(n), int(i))
   jax.config.update("jax_disable_most_optimizations", True)
   input_pipeline.create_train_iterator = lambda config, **kw: FixedGlobalBatches(
-      config, jax.process_index(), jax.process_count(), sigterm_batch)
+    config, jax.process_index(), jax.process_count(), sigterm_batch
+  )
   build.build_setup = helpers.with_sgd(build.build_setup)
   config = tiny.tiny_config("adain_gan", parallelism, steps=int(steps))
   config.data.data_dir = data_dir

@@ -1,4 +1,5 @@
 """The benchmark CLI prints one JSON line with the fields the benchmark README relies on."""
+
 import json
 import os
 import subprocess
@@ -8,10 +9,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def bench(*args):
-  proc = subprocess.run([sys.executable, "-m", "ganstyle_jax.benchmark", *args,
-                         "--steps=1", "--warmup=0", "--peak_flops=1e11"],
-                        cwd=REPO, capture_output=True, text=True, timeout=600,
-                        env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ganstyle_jax.benchmark",
+      *args,
+      "--steps=1",
+      "--warmup=0",
+      "--peak_flops=1e11",
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
   assert len(lines) == 1
@@ -20,10 +33,26 @@ def bench(*args):
 
 def test_train_benchmark_line():
   r = bench("train", "--model=cyclegan", "--image_size=32", "--n_blocks=1")
-  for k in ("model", "image_size", "global_batch_size", "device_kind", "device_count",
-            "parallelism", "dtype", "images_per_sec", "compile_s", "peak_rss_mb",
-            "device_peak_bytes", "flops_per_step", "achieved_flops", "mfu", "cpu_model",
-            "cpu_cores", "jax_version", "flax_version"):
+  for k in (
+    "model",
+    "image_size",
+    "global_batch_size",
+    "device_kind",
+    "device_count",
+    "parallelism",
+    "dtype",
+    "images_per_sec",
+    "compile_s",
+    "peak_rss_mb",
+    "device_peak_bytes",
+    "flops_per_step",
+    "achieved_flops",
+    "mfu",
+    "cpu_model",
+    "cpu_cores",
+    "jax_version",
+    "flax_version",
+  ):
     assert k in r, k
   assert set(r["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
   assert r["flops_per_step"] > 0 and r["images_per_sec"] > 0

@@ -1,4 +1,5 @@
 """Config values are range-checked before anything is written; a broken config file is one line."""
+
 import os
 import subprocess
 import sys
@@ -12,27 +13,32 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def train_cli(*args, cwd=REPO):
-  return subprocess.run([sys.executable, "-m", "ganstyle_jax.main", *args], cwd=cwd,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+    [sys.executable, "-m", "ganstyle_jax.main", *args],
+    cwd=cwd,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
 
 
 BAD = [
-    ("total_steps", 0, "an integer >= 1"),
-    ("log_every_steps", -1, "an integer >= 0"),
-    ("keep_checkpoints", 0, "an integer >= 1"),
-    ("optim.g.lr", -1e-4, "a number > 0"),
-    ("optim.d.lr", 0.0, "a number > 0"),
-    ("optim.g.b1", 1.0, "[0, 1)"),
-    ("optim.d.b2", -0.1, "[0, 1)"),
-    ("model.ema_decay", 1.0, "[0, 1)"),
-    ("loss.w_style", -1.0, "a number >= 0"),
-    ("loss.w_adv", float("nan"), "a number >= 0"),
-    ("data.image_size", 0, "an integer >= 1"),
-    ("data.load_size", 16, "data.image_size=32"),
-    ("data.global_batch_size", 0, "an integer >= 1"),
-    ("num_sample_images", 9, "num_eval_images=8"),
-    ("parallelism", "pmapp", "pmap, jit"),
-    ("optim.g.schedule", "linear", "[0, total_steps=4)"),   # with decay_start_step=4 below
+  ("total_steps", 0, "an integer >= 1"),
+  ("log_every_steps", -1, "an integer >= 0"),
+  ("keep_checkpoints", 0, "an integer >= 1"),
+  ("optim.g.lr", -1e-4, "a number > 0"),
+  ("optim.d.lr", 0.0, "a number > 0"),
+  ("optim.g.b1", 1.0, "[0, 1)"),
+  ("optim.d.b2", -0.1, "[0, 1)"),
+  ("model.ema_decay", 1.0, "[0, 1)"),
+  ("loss.w_style", -1.0, "a number >= 0"),
+  ("loss.w_adv", float("nan"), "a number >= 0"),
+  ("data.image_size", 0, "an integer >= 1"),
+  ("data.load_size", 16, "data.image_size=32"),
+  ("data.global_batch_size", 0, "an integer >= 1"),
+  ("num_sample_images", 9, "num_eval_images=8"),
+  ("parallelism", "pmapp", "pmap, jit"),
+  ("optim.g.schedule", "linear", "[0, total_steps=4)"),  # with decay_start_step=4 below
 ]
 
 
@@ -68,22 +74,26 @@ def test_train_checks_before_writing(tmp_path):
 
 
 def test_cli_bad_value_and_broken_config_file_are_one_line(tmp_path):
-  proc = train_cli("--config=configs/tiny.py", f"--workdir={tmp_path / 'run'}",
-                   "--config.optim.g.lr=-0.001")
+  proc = train_cli(
+    "--config=configs/tiny.py", f"--workdir={tmp_path / 'run'}", "--config.optim.g.lr=-0.001"
+  )
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert proc.stderr.strip().splitlines()[-1] == (
-      "error: config.optim.g.lr=-0.001 is out of range: use a number > 0")
+    "error: config.optim.g.lr=-0.001 is out of range: use a number > 0"
+  )
   assert not os.path.exists(tmp_path / "run")
   broken = tmp_path / "broken.py"
   broken.write_text("from configs.tiny import tiny_config\n\ndef get_config(:\n  pass\n")
   proc = train_cli(f"--config={broken}", f"--workdir={tmp_path / 'run'}")
   assert proc.returncode != 0
   assert proc.stderr.strip().splitlines()[-1] == (
-      f"error: the config file failed to load: {broken}, line 3: SyntaxError: invalid syntax")
+    f"error: the config file failed to load: {broken}, line 3: SyntaxError: invalid syntax"
+  )
   failing = tmp_path / "failing.py"
   failing.write_text("def get_config():\n  c = {}\n  return c['missing']\n")
   proc = train_cli(f"--config={failing}", f"--workdir={tmp_path / 'run'}")
   assert proc.stderr.strip().splitlines()[-1] == (
-      f"error: the config file failed to load: {failing}, line 3: KeyError: 'missing'")
+    f"error: the config file failed to load: {failing}, line 3: KeyError: 'missing'"
+  )
   assert "Traceback" not in proc.stderr
   assert not os.path.exists(tmp_path / "run")

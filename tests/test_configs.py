@@ -1,4 +1,5 @@
 """Every config file in configs/ and experiments/ loads, holds every key, and builds."""
+
 import importlib.util
 import pathlib
 
@@ -10,8 +11,10 @@ from ganstyle_jax.config_base import base_config
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CONFIG_FILES = sorted(
-    p for p in [*REPO.glob("configs/*.py"), *REPO.glob("experiments/**/*.py")]
-    if "def get_config(" in p.read_text())
+  p
+  for p in [*REPO.glob("configs/*.py"), *REPO.glob("experiments/**/*.py")]
+  if "def get_config(" in p.read_text()
+)
 
 
 def load_config(path: pathlib.Path):
@@ -40,6 +43,7 @@ def test_config_loads_and_builds(path):
   family = families.get(config.model.name)
   assert all(isinstance(v, str) and v for v in family.batch_keys(config).values())
   setup = build.build_setup(config)
-  state = jax.eval_shape(lambda: build.init_state(setup, jax.random.key(config.seed),
-                                                  config.data.image_size))
+  state = jax.eval_shape(
+    lambda: build.init_state(setup, jax.random.key(config.seed), config.data.image_size)
+  )
   assert jax.tree.leaves(state.g_params) and jax.tree.leaves(state.d_params)

@@ -1,6 +1,7 @@
 """Tests for the one image decoder (data/decode.py), through both of its users: training's
 stream (data/stream.py load_image, used by the train and held-out streams) and stylize.read_image.
 Every kind of file is written with PIL and its decoded pixels checked on both paths."""
+
 import io
 import pathlib
 import struct
@@ -37,7 +38,7 @@ def read(request):
 def halves(left, right, size=8) -> np.ndarray:
   """size x size uint8 RGB image: left half one colour, right half another."""
   img = np.empty((size, size, 3), np.uint8)
-  img[:, :size // 2], img[:, size // 2:] = left, right
+  img[:, : size // 2], img[:, size // 2 :] = left, right
   return img
 
 
@@ -51,9 +52,9 @@ def swapped_primaries_profile() -> bytes:
   tags = {}
   for i in range(struct.unpack(">I", icc[128:132])[0]):
     entry = 132 + 12 * i
-    tags[bytes(icc[entry:entry + 4])] = entry
+    tags[bytes(icc[entry : entry + 4])] = entry
   r, b = tags[b"rXYZ"], tags[b"bXYZ"]
-  icc[r + 4:r + 12], icc[b + 4:b + 12] = icc[b + 4:b + 12], icc[r + 4:r + 12]
+  icc[r + 4 : r + 12], icc[b + 4 : b + 12] = icc[b + 4 : b + 12], icc[r + 4 : r + 12]
   return bytes(icc)
 
 
@@ -131,19 +132,18 @@ def _lab_profile_on_rgb_png(path):
 
 
 KINDS = {
-    "exif.jpg": (_exif_jpeg, np.concatenate([np.full((8, 8, 3), RED), np.full((8, 8, 3), BLUE)]),
-                 12),
-    "palette.png": (_palette_png, halves(RED, WHITE), 0),
-    "cmyk.jpg": (_cmyk_jpeg, halves((255, 0, 0), WHITE), 12),
-    "gray16.png": (_gray16_png, halves(100, 255), 0),
-    "int32_8bit.tif": (_int32_8bit_tiff, halves(100, 200), 0),
-    "int32_16bit.tif": (_int32_16bit_tiff, halves(100, 255), 0),
-    "rgba.png": (_rgba_png, halves(RED, WHITE), 0),
-    "half_alpha.png": (_half_alpha_png, np.full((8, 8, 3), 127), 1),  # black over white, 50%
-    "la.png": (_la_png, halves(100, WHITE), 0),
-    "srgb_tagged.png": (_srgb_tagged_png, halves(RED, GREEN), 0),
-    "swapped_primaries.png": (_swapped_primaries_png, halves(BLUE, (128, 128, 128)), 2),
-    "lab_profile.png": (_lab_profile_on_rgb_png, halves(RED, GREEN), 0),
+  "exif.jpg": (_exif_jpeg, np.concatenate([np.full((8, 8, 3), RED), np.full((8, 8, 3), BLUE)]), 12),
+  "palette.png": (_palette_png, halves(RED, WHITE), 0),
+  "cmyk.jpg": (_cmyk_jpeg, halves((255, 0, 0), WHITE), 12),
+  "gray16.png": (_gray16_png, halves(100, 255), 0),
+  "int32_8bit.tif": (_int32_8bit_tiff, halves(100, 200), 0),
+  "int32_16bit.tif": (_int32_16bit_tiff, halves(100, 255), 0),
+  "rgba.png": (_rgba_png, halves(RED, WHITE), 0),
+  "half_alpha.png": (_half_alpha_png, np.full((8, 8, 3), 127), 1),  # black over white, 50%
+  "la.png": (_la_png, halves(100, WHITE), 0),
+  "srgb_tagged.png": (_srgb_tagged_png, halves(RED, GREEN), 0),
+  "swapped_primaries.png": (_swapped_primaries_png, halves(BLUE, (128, 128, 128)), 2),
+  "lab_profile.png": (_lab_profile_on_rgb_png, halves(RED, GREEN), 0),
 }
 
 
@@ -173,8 +173,9 @@ def test_training_and_stylize_read_a_folder_identically(tmp_path):
   for name, (write, _, _) in KINDS.items():
     write(tmp_path / name)
   config = base_config("cyclegan")
-  config.data.update(content=f"folder:{tmp_path}", style=f"folder:{tmp_path}", image_size=8,
-                     load_size=8)
+  config.data.update(
+    content=f"folder:{tmp_path}", style=f"folder:{tmp_path}", image_size=8, load_size=8
+  )
   batch = input_pipeline.load_eval_batch(config, len(KINDS))["A"]
   for i, name in enumerate(sorted(KINDS)):
     expected = stream.center_crop(stylize.read_image(tmp_path / name), 8)
@@ -189,14 +190,15 @@ def test_training_and_stylize_read_a_folder_identically(tmp_path):
 def _truncated_jpeg(path):
   buf = io.BytesIO()
   Image.fromarray(halves(RED, BLUE, size=64)).save(buf, format="JPEG")
-  path.write_bytes(buf.getvalue()[:len(buf.getvalue()) // 2])
+  path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
 
 
 def _truncated_png(path):
   buf = io.BytesIO()
   Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
-      buf, format="PNG")
-  path.write_bytes(buf.getvalue()[:len(buf.getvalue()) // 2])
+    buf, format="PNG"
+  )
+  path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
 
 
 def _text_file(path):
@@ -205,19 +207,25 @@ def _text_file(path):
 
 def _huge_png_header(path):
   """A PNG that claims 9000 x 9000 pixels (> 8192^2) but holds no pixel data."""
+
   def chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+      struct.pack(">I", len(data))
+      + kind
+      + data
+      + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
   ihdr = struct.pack(">IIBBBBB", 9000, 9000, 8, 2, 0, 0, 0)
   path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
 
 
 BAD = {
-    "truncated.jpg": (_truncated_jpeg, "truncated"),
-    "truncated.png": (_truncated_png, "truncated"),
-    "notes.png": (_text_file, "not an image"),
-    "empty.jpg": (lambda p: p.write_bytes(b""), "not an image"),
-    "huge.png": (_huge_png_header, "max_image_pixels"),
+  "truncated.jpg": (_truncated_jpeg, "truncated"),
+  "truncated.png": (_truncated_png, "truncated"),
+  "notes.png": (_text_file, "not an image"),
+  "empty.jpg": (lambda p: p.write_bytes(b""), "not an image"),
+  "huge.png": (_huge_png_header, "max_image_pixels"),
 }
 
 
@@ -244,5 +252,4 @@ def test_stylize_names_a_missing_file_and_applies_the_pixel_limit(tmp_path):
 
 def test_one_extension_list_for_training_and_stylize():
   assert stylize.IMAGE_EXTENSIONS is decode.IMAGE_EXTENSIONS
-  assert {".jpg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"} <= set(
-      decode.IMAGE_EXTENSIONS)
+  assert {".jpg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"} <= set(decode.IMAGE_EXTENSIONS)

@@ -1,4 +1,5 @@
 """The evaluation CLI and Evaluator: every field, determinism, Inception FID, clear errors."""
+
 import functools
 import json
 import os
@@ -16,11 +17,27 @@ from ganstyle_jax.models import inception, vgg
 from configs.tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUITE = ("psnr", "ssim", "psnr_identity", "ssim_identity", "psnr_colour_transfer",
-         "ssim_colour_transfer", "content_distance", "style_gram",
-         "style_gram_identity", "style_mean_std", "style_mean_std_identity", "swd",
-         "swd_identity", "swd_level_0", "swd_level_1", "fid_vgg", "fid_vgg_identity", "kid_vgg",
-         "kid_vgg_identity")
+SUITE = (
+  "psnr",
+  "ssim",
+  "psnr_identity",
+  "ssim_identity",
+  "psnr_colour_transfer",
+  "ssim_colour_transfer",
+  "content_distance",
+  "style_gram",
+  "style_gram_identity",
+  "style_mean_std",
+  "style_mean_std_identity",
+  "swd",
+  "swd_identity",
+  "swd_level_0",
+  "swd_level_1",
+  "fid_vgg",
+  "fid_vgg_identity",
+  "kid_vgg",
+  "kid_vgg_identity",
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +62,40 @@ def multi_workdir(tmp_path_factory):
 
 def test_cli_writes_json_with_every_field(workdir, tmp_path):
   out = tmp_path / "sub" / "eval.json"
-  proc = subprocess.run([sys.executable, "-m", "ganstyle_jax.evaluate", f"--workdir={workdir}",
-                         f"--out={out}", "--step=2"], cwd=REPO, capture_output=True, text=True,
-                        timeout=600)
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ganstyle_jax.evaluate",
+      f"--workdir={workdir}",
+      f"--out={out}",
+      "--step=2",
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   report = json.loads(out.read_text())
   assert report["checkpoint_step"] == 2 and report["model"] == "adain_gan"
   assert report["num_images"] == 8 and report["seed"] == 0 and report["image_size"] == 32
-  assert report["split"] == {"content": "synthetic:photo (test_photo)",
-                             "style": "synthetic:painting (test_painting)",
-                             "real": "synthetic:painting (test_painting)"}
+  assert report["split"] == {
+    "content": "synthetic:photo (test_photo)",
+    "style": "synthetic:painting (test_painting)",
+    "real": "synthetic:painting (test_painting)",
+  }
   assert set(SUITE) <= set(report["metrics"])
   assert all(np.isfinite(v) for v in report["metrics"].values())
-  assert {"psnr", "swd", "fid_vgg", "psnr_identity", "psnr_colour_transfer",
-          "ssim_colour_transfer"} <= set(report["definitions"])
-  assert "psnr_style_blind" not in report["metrics"]   # single-style: painting_0(C) is the answer
+  assert {
+    "psnr",
+    "swd",
+    "fid_vgg",
+    "psnr_identity",
+    "psnr_colour_transfer",
+    "ssim_colour_transfer",
+  } <= set(report["definitions"])
+  assert "psnr_style_blind" not in report["metrics"]  # single-style: painting_0(C) is the answer
 
 
 def test_multi_style_report_scores_the_target_beside_every_baseline(multi_workdir):
@@ -77,24 +113,25 @@ def test_multi_style_report_scores_the_target_beside_every_baseline(multi_workdi
   # psnr is against painting_k(C) for S's held-out style k, not the style-0 painting.
   blind = synthetic.painting_signed(batch["content"])
   assert not np.array_equal(blind, batch["target"])
-  assert m["psnr_style_blind"] == pytest.approx(float(np.mean(metrics.psnr(blind,
-                                                                           batch["target"]))))
-  assert m["psnr_identity"] != pytest.approx(float(np.mean(metrics.psnr(batch["content"],
-                                                                        blind))))
-  assert {"psnr_identity", "psnr_colour_transfer", "psnr_style_blind",
-          "ssim_style_blind"} <= set(report["definitions"])
+  assert m["psnr_style_blind"] == pytest.approx(
+    float(np.mean(metrics.psnr(blind, batch["target"])))
+  )
+  assert m["psnr_identity"] != pytest.approx(float(np.mean(metrics.psnr(batch["content"], blind))))
+  assert {"psnr_identity", "psnr_colour_transfer", "psnr_style_blind", "ssim_style_blind"} <= set(
+    report["definitions"]
+  )
   assert all(np.isfinite(v) for v in m.values())
 
 
 def test_evaluation_is_deterministic_for_a_seed_and_batch_size(workdir):
   a = evaluate.evaluate_run(workdir, seed=3)
-  b = evaluate.evaluate_run(workdir, seed=3, batch_size=3)   # rendered 3 at a time (8 images)
+  b = evaluate.evaluate_run(workdir, seed=3, batch_size=3)  # rendered 3 at a time (8 images)
   c = evaluate.evaluate_run(workdir, seed=4)
   assert a["checkpoint_step"] == 3
-  for k, v in a["metrics"].items():   # equal up to the float rounding of other batch shapes
+  for k, v in a["metrics"].items():  # equal up to the float rounding of other batch shapes
     np.testing.assert_allclose(b["metrics"][k], v, rtol=1e-4, atol=1e-5, err_msg=k)
-  assert a["metrics"]["swd"] != c["metrics"]["swd"]           # seeds SWD's patches
-  assert a["metrics"]["psnr"] == c["metrics"]["psnr"]         # not a sampled metric
+  assert a["metrics"]["swd"] != c["metrics"]["swd"]  # seeds SWD's patches
+  assert a["metrics"]["psnr"] == c["metrics"]["psnr"]  # not a sampled metric
 
 
 def test_identity_generator_scores_the_identity_baseline():
@@ -110,26 +147,29 @@ def test_identity_generator_scores_the_identity_baseline():
 
 def test_inception_fid_on_a_weights_file_in_the_real_layout(tmp_path):
   rng = np.random.default_rng(0)
-  state_dict = {k: rng.normal(0, 0.1, s).astype(np.float32)
-                for k, s in inception.param_shapes().items()}
+  state_dict = {
+    k: rng.normal(0, 0.1, s).astype(np.float32) for k, s in inception.param_shapes().items()
+  }
   for k in state_dict:
     if k.endswith("running_var"):
       state_dict[k] = np.abs(state_dict[k]) + 1.0
   path = tmp_path / "pt_inception.npz"
   np.savez(path, **state_dict)
   module = inception.InceptionV3(fid_variant=True)
-  ev = evaluate.Evaluator(vgg.load_params("random"), inception=(module,
-                                                               inception.load_params(str(path))))
+  ev = evaluate.Evaluator(
+    vgg.load_params("random"), inception=(module, inception.load_params(str(path)))
+  )
   real = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
-  content = rng.uniform(-1, -0.5, (4, 32, 32, 3)).astype(np.float32)   # darker, another set
-  generated = real[::-1]   # the real set in another order: the same distribution
+  content = rng.uniform(-1, -0.5, (4, 32, 32, 3)).astype(np.float32)  # darker, another set
+  generated = real[::-1]  # the real set in another order: the same distribution
   m = ev(content, real, real, generated)
   assert {"fid", "kid", "fid_identity", "kid_identity"} <= set(m)
   feats = jax.jit(functools.partial(module.apply, inception.load_params(str(path))))
   np.testing.assert_allclose(
-      m["fid_identity"], metrics.frechet_distance(feats(content), feats(real)), rtol=1e-4)
+    m["fid_identity"], metrics.frechet_distance(feats(content), feats(real)), rtol=1e-4
+  )
   assert m["fid_identity"] > 0
-  assert abs(m["fid"]) < 1e-3 * m["fid_identity"]   # generated and real sets agree
+  assert abs(m["fid"]) < 1e-3 * m["fid_identity"]  # generated and real sets agree
 
 
 def test_bad_workdir_and_flags_are_clear_errors(workdir, tmp_path):
@@ -139,9 +179,13 @@ def test_bad_workdir_and_flags_are_clear_errors(workdir, tmp_path):
     evaluate.evaluate_run(workdir, step=7)
   with pytest.raises(UserError, match="inception"):
     evaluate.evaluate_run(workdir, inception_weights=str(tmp_path / "missing.npz"))
-  proc = subprocess.run([sys.executable, "-m", "ganstyle_jax.evaluate",
-                         f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True,
-                        timeout=300)
+  proc = subprocess.run(
+    [sys.executable, "-m", "ganstyle_jax.evaluate", f"--workdir={tmp_path}"],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
   assert "training workdir" in proc.stderr

@@ -1,4 +1,5 @@
 """Gatys optimisation: it lowers its own objective, mostly through the style term."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -28,7 +29,8 @@ def test_optimize_lowers_the_style_loss(optimizer):
   assert after < 0.8 * before, (before, after)
   objective = gatys.objective(vgg, jnp.asarray(to_float(content)), jnp.asarray(to_float(style)))
   assert float(objective(jnp.asarray(to_float(out)))) < float(
-      objective(jnp.asarray(to_float(content))))
+    objective(jnp.asarray(to_float(content)))
+  )
 
 
 def test_unknown_optimizer_is_one_clear_error():

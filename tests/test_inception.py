@@ -1,4 +1,5 @@
 """Inception-v3 (torchvision Inception3 / pytorch-fid) layout, weight loading and features."""
+
 import jax
 import numpy as np
 import pytest
@@ -9,24 +10,24 @@ from ganstyle_jax.models import inception
 # Entries of torchvision's Inception3 state dict, read off torchvision/models/inception.py
 # (conv_block(in, out, kernel_size=...) -> OIHW [out, in, kh, kw]).
 KNOWN_SHAPES = {
-    "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
-    "Conv2d_2b_3x3.conv.weight": (64, 32, 3, 3),
-    "Conv2d_3b_1x1.conv.weight": (80, 64, 1, 1),
-    "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3),
-    "Conv2d_4a_3x3.bn.weight": (192,),
-    "Conv2d_4a_3x3.bn.running_var": (192,),
-    "Mixed_5b.branch5x5_1.conv.weight": (48, 192, 1, 1),
-    "Mixed_5b.branch5x5_1.bn.running_mean": (48,),
-    "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
-    "Mixed_5d.branch5x5_2.conv.weight": (64, 48, 5, 5),
-    "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
-    "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
-    "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
-    "Mixed_7a.branch3x3_2.conv.weight": (320, 192, 3, 3),
-    "Mixed_7b.branch3x3dbl_1.conv.weight": (448, 1280, 1, 1),
-    "Mixed_7b.branch3x3_2b.conv.weight": (384, 384, 3, 1),
-    "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
-    "Mixed_7c.branch_pool.bn.bias": (192,),
+  "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+  "Conv2d_2b_3x3.conv.weight": (64, 32, 3, 3),
+  "Conv2d_3b_1x1.conv.weight": (80, 64, 1, 1),
+  "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3),
+  "Conv2d_4a_3x3.bn.weight": (192,),
+  "Conv2d_4a_3x3.bn.running_var": (192,),
+  "Mixed_5b.branch5x5_1.conv.weight": (48, 192, 1, 1),
+  "Mixed_5b.branch5x5_1.bn.running_mean": (48,),
+  "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+  "Mixed_5d.branch5x5_2.conv.weight": (64, 48, 5, 5),
+  "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
+  "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
+  "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+  "Mixed_7a.branch3x3_2.conv.weight": (320, 192, 3, 3),
+  "Mixed_7b.branch3x3dbl_1.conv.weight": (448, 1280, 1, 1),
+  "Mixed_7b.branch3x3_2b.conv.weight": (384, 384, 3, 1),
+  "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+  "Mixed_7c.branch_pool.bn.bias": (192,),
 }
 
 
@@ -62,6 +63,7 @@ def state_dict():
 @pytest.fixture(scope="module")
 def weight_files(tmp_path_factory, state_dict):
   from safetensors.numpy import save_file
+
   d = tmp_path_factory.mktemp("inception")
   np.savez(d / "pt_inception.npz", **state_dict)
   save_file(state_dict, str(d / "pt_inception.safetensors"))
@@ -78,8 +80,10 @@ def images():
 def outputs(weight_files, images):
   """The two forwards of this file: torchvision blocks and pytorch-fid blocks."""
   variables = inception.load_params(str(weight_files / "pt_inception.npz"))
-  return {fid: np.asarray(jax.jit(inception.InceptionV3(fid_variant=fid).apply)(variables, images))
-          for fid in (False, True)}
+  return {
+    fid: np.asarray(jax.jit(inception.InceptionV3(fid_variant=fid).apply)(variables, images))
+    for fid in (False, True)
+  }
 
 
 def test_state_dict_layout_matches_torchvision():
@@ -102,11 +106,13 @@ def test_npz_and_safetensors_load_the_same_weights(weight_files, state_dict):
   k = p_npz["params"]["Mixed_6e"]["branch7x7dbl_5"]["conv"]["kernel"]
   assert k.shape == (1, 7, 192, 192)  # HWIO
   np.testing.assert_array_equal(
-      k, np.transpose(state_dict["Mixed_6e.branch7x7dbl_5.conv.weight"], (2, 3, 1, 0)))
+    k, np.transpose(state_dict["Mixed_6e.branch7x7dbl_5.conv.weight"], (2, 3, 1, 0))
+  )
   bn = p_npz["batch_stats"]["Mixed_5b"]["branch5x5_1"]["bn"]
   np.testing.assert_array_equal(bn["var"], state_dict["Mixed_5b.branch5x5_1.bn.running_var"])
-  np.testing.assert_array_equal(p_npz["params"]["Conv2d_1a_3x3"]["bn"]["scale"],
-                                state_dict["Conv2d_1a_3x3.bn.weight"])
+  np.testing.assert_array_equal(
+    p_npz["params"]["Conv2d_1a_3x3"]["bn"]["scale"], state_dict["Conv2d_1a_3x3.bn.weight"]
+  )
   # Round trip back to the (feature part of the) state dict.
   back = inception.to_state_dict(p_npz)
   assert back.keys() == inception.param_shapes().keys()
@@ -144,8 +150,9 @@ def test_resize_and_pools_match_torch_semantics(size_in):
   rng = np.random.default_rng(2)
   x = rng.normal(size=(1, *size_in, 2)).astype(np.float32)
   out = np.asarray(inception.resize_bilinear(x, 9))
-  ref = np.einsum("ih,jw,nhwc->nijc", _torch_bilinear_1d(size_in[0], 9),
-                  _torch_bilinear_1d(size_in[1], 9), x)
+  ref = np.einsum(
+    "ih,jw,nhwc->nijc", _torch_bilinear_1d(size_in[0], 9), _torch_bilinear_1d(size_in[1], 9), x
+  )
   np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
   # 3x3 / stride 1 / padding 1 average pool, with (torchvision) and without (pytorch-fid) the
   # zero padding in the count; at a corner only 4 of the 9 taps are inside the image.
@@ -174,8 +181,11 @@ def test_missing_key_is_a_clear_error(tmp_path, state_dict):
 def test_wrong_shape_is_a_clear_error(tmp_path, state_dict):
   sd = dict(state_dict)
   sd["Mixed_5c.branch1x1.conv.weight"] = np.zeros((64, 256, 3, 3), np.float32)
-  with pytest.raises(UserError, match=r"Mixed_5c.branch1x1.conv.weight has shape "
-                                      r"\(64, 256, 3, 3\), expected \(64, 256, 1, 1\)"):
+  with pytest.raises(
+    UserError,
+    match=r"Mixed_5c.branch1x1.conv.weight has shape "
+    r"\(64, 256, 3, 3\), expected \(64, 256, 1, 1\)",
+  ):
     inception.load_params(_write(tmp_path / "shape.npz", sd))
 
 
@@ -202,8 +212,9 @@ def test_file_errors(tmp_path):
 
 def test_bad_input_is_a_user_error():
   with pytest.raises(UserError, match="input_transform 'caffe'"):
-    inception.InceptionV3(input_transform="caffe").init(jax.random.key(0),
-                                                        np.zeros((1, 8, 8, 3), np.float32))
+    inception.InceptionV3(input_transform="caffe").init(
+      jax.random.key(0), np.zeros((1, 8, 8, 3), np.float32)
+    )
 
 
 # --------------------------------------------------------------- NumPy reference of two blocks
@@ -216,10 +227,18 @@ def _np_conv_block(sd, name, x, padding=(0, 0), stride=1):
   ph, pw = padding
   xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
   oh, ow = (xp.shape[1] - kh) // stride + 1, (xp.shape[2] - kw) // stride + 1
-  y = sum(np.einsum("nhwc,oc->nhwo", xp[:, i:i + stride * oh:stride, j:j + stride * ow:stride],
-                    w[:, :, i, j]) for i in range(kh) for j in range(kw))
-  y = ((y - sd[f"{name}.bn.running_mean"]) / np.sqrt(sd[f"{name}.bn.running_var"] + 1e-3)
-       * sd[f"{name}.bn.weight"] + sd[f"{name}.bn.bias"])
+  y = sum(
+    np.einsum(
+      "nhwc,oc->nhwo",
+      xp[:, i : i + stride * oh : stride, j : j + stride * ow : stride],
+      w[:, :, i, j],
+    )
+    for i in range(kh)
+    for j in range(kw)
+  )
+  y = (y - sd[f"{name}.bn.running_mean"]) / np.sqrt(sd[f"{name}.bn.running_var"] + 1e-3) * sd[
+    f"{name}.bn.weight"
+  ] + sd[f"{name}.bn.bias"]
   return np.maximum(y, 0)
 
 
@@ -227,7 +246,7 @@ def _np_pool_3x3(x, kind):
   """F.avg_pool2d(3, 1, 1) with/without count_include_pad, or F.max_pool2d(3, 1, 1)."""
   fill = -np.inf if kind == "max" else 0.0
   xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=fill)
-  taps = [xp[:, i:i + x.shape[1], j:j + x.shape[2]] for i in range(3) for j in range(3)]
+  taps = [xp[:, i : i + x.shape[1], j : j + x.shape[2]] for i in range(3) for j in range(3)]
   if kind == "max":
     return np.max(taps, axis=0)
   count = 9.0 if kind == "avg" else _np_pool_3x3(np.ones_like(x[..., :1]), "avg") * 9
@@ -264,8 +283,9 @@ def test_blocks_match_numpy_reference(weight_files, state_dict, fid):
   got6 = inception.InceptionC(128, fid_variant=fid).apply(sub("Mixed_6b"), x6)
   got7 = inception.InceptionE("max" if fid else "avg").apply(sub("Mixed_7c"), x7)
   pool = "avg_no_pad" if fid else "avg"
-  np.testing.assert_allclose(got6, _np_inception_c(state_dict, "Mixed_6b", x6, pool),
-                             rtol=1e-4, atol=1e-4)
-  np.testing.assert_allclose(got7, _np_inception_e(state_dict, "Mixed_7c", x7,
-                                                   "max" if fid else "avg"),
-                             rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(
+    got6, _np_inception_c(state_dict, "Mixed_6b", x6, pool), rtol=1e-4, atol=1e-4
+  )
+  np.testing.assert_allclose(
+    got7, _np_inception_e(state_dict, "Mixed_7c", x7, "max" if fid else "avg"), rtol=1e-4, atol=1e-4
+  )

@@ -1,6 +1,7 @@
 """kill -9 at random moments of training and checkpointing: the next start takes over the dead
 trainer's lock, restores the newest complete checkpoint and continues; partial checkpoints are
 never restored nor left behind."""
+
 import os
 import random
 import re
@@ -15,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TOTAL_STEPS = 40
 
-CONFIG = f'''
+CONFIG = f"""
 import sys
 sys.path.insert(0, {HERE!r})
 from configs.tiny import tiny_config
@@ -28,7 +29,7 @@ def get_config():
   c.eval_every_steps = c.sample_every_steps = 0
   c.data.data_dir = {{data_dir!r}}
   return c
-'''
+"""
 
 
 def checkpoint_dirs(workdir):
@@ -40,9 +41,13 @@ def checkpoint_dirs(workdir):
 
 def start(config_path, workdir, log):
   env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", PYTHONPATH=REPO)
-  return subprocess.Popen([sys.executable, "-m", "ganstyle_jax.main", f"--config={config_path}",
-                           f"--workdir={workdir}"], cwd=REPO, env=env, stdout=log,
-                          stderr=subprocess.STDOUT)
+  return subprocess.Popen(
+    [sys.executable, "-m", "ganstyle_jax.main", f"--config={config_path}", f"--workdir={workdir}"],
+    cwd=REPO,
+    env=env,
+    stdout=log,
+    stderr=subprocess.STDOUT,
+  )
 
 
 @pytest.mark.parametrize("seed", [0])
@@ -50,7 +55,8 @@ def test_kill_9_never_loses_or_restores_a_partial_checkpoint(tmp_path, seed):
   from configs.tiny import DATA_DIR, tiny_config
 
   from ganstyle_jax import input_pipeline
-  input_pipeline.load_eval_batch(tiny_config(), 1)   # build the dataset before the kills
+
+  input_pipeline.load_eval_batch(tiny_config(), 1)  # build the dataset before the kills
   config_path = tmp_path / "kill_config.py"
   config_path.write_text(CONFIG.format(data_dir=DATA_DIR))
   workdir = str(tmp_path / "run")
@@ -72,7 +78,7 @@ def test_kill_9_never_loses_or_restores_a_partial_checkpoint(tmp_path, seed):
       proc.send_signal(signal.SIGKILL)
       proc.wait()
     text = open(log_path).read()
-    if newest is not None:   # this start resumed from the newest complete checkpoint
+    if newest is not None:  # this start resumed from the newest complete checkpoint
       assert re.search(rf"Resumed from .* at step {newest}\b", text), text[-3000:]
       assert "Taking over the stale lock" in text, text[-3000:]
     steps, leftovers = checkpoint_dirs(workdir)
@@ -85,5 +91,5 @@ def test_kill_9_never_loses_or_restores_a_partial_checkpoint(tmp_path, seed):
   assert re.search(rf"Resumed from .* at step {newest}\b", text), text[-3000:]
   steps, leftovers = checkpoint_dirs(workdir)
   assert steps[-1] == TOTAL_STEPS
-  assert leftovers == [], leftovers     # orbax's temporary directories were cleaned up
-  assert not os.path.exists(os.path.join(workdir, "lock"))   # released at the end
+  assert leftovers == [], leftovers  # orbax's temporary directories were cleaned up
+  assert not os.path.exists(os.path.join(workdir, "lock"))  # released at the end

@@ -1,4 +1,5 @@
 """Networks: reference parameter counts, shapes, ranges, AdaIN statistics, the sub-pixel UpConv."""
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -41,12 +42,16 @@ def unet_reference_count(ngf=64, num_downs=8, input_nc=3, output_nc=3) -> int:
   conv = lambda i, o: i * o * 16 + o
   blocks = [(ngf * 8, ngf * 8, "innermost")]
   blocks += [(ngf * 8, ngf * 8, "middle")] * (num_downs - 5)
-  blocks += [(ngf * 4, ngf * 8, "middle"), (ngf * 2, ngf * 4, "middle"), (ngf, ngf * 2, "middle"),
-             (output_nc, ngf, "outermost")]
+  blocks += [
+    (ngf * 4, ngf * 8, "middle"),
+    (ngf * 2, ngf * 4, "middle"),
+    (ngf, ngf * 2, "middle"),
+    (output_nc, ngf, "outermost"),
+  ]
   total = 0
   for outer, inner, kind in blocks:
-    total += conv(input_nc if kind == "outermost" else outer, inner)        # down conv
-    total += conv(inner if kind == "innermost" else 2 * inner, outer)       # up (transposed)
+    total += conv(input_nc if kind == "outermost" else outer, inner)  # down conv
+    total += conv(inner if kind == "innermost" else 2 * inner, outer)  # up (transposed)
   return total
 
 
@@ -80,8 +85,10 @@ def test_networks_jit_and_run(shape):
   assert y.shape == shape
   assert float(jnp.min(y)) >= -1 and float(jnp.max(y)) <= 1
 
-  for d in (discriminators.PatchGAN(ndf=8), discriminators.PatchGAN(ndf=8, spectral_norm=True,
-                                                                   norm="none")):
+  for d in (
+    discriminators.PatchGAN(ndf=8),
+    discriminators.PatchGAN(ndf=8, spectral_norm=True, norm="none"),
+  ):
     logits = jax.jit(d.apply)(d.init(key, x), x)
     # 3 stride-2 4x4 convs (pad 1) then 2 stride-1 ones: H/8 - 2.
     assert logits.shape == (shape[0], shape[1] // 8 - 2, shape[2] // 8 - 2, 1)
@@ -97,8 +104,10 @@ def test_networks_jit_and_run(shape):
   assert not np.allclose(drop(v6, x6, key), unet6.apply(v6, x6))
   ms = discriminators.MultiScalePatchGAN(num_scales=2, ndf=8)
   outs = jax.jit(ms.apply)(ms.init(key, x), x)
-  assert [o.shape[1:3] for o in outs] == [(shape[1] // 8 - 2, shape[2] // 8 - 2),
-                                          (shape[1] // 16 - 2, shape[2] // 16 - 2)]
+  assert [o.shape[1:3] for o in outs] == [
+    (shape[1] // 8 - 2, shape[2] // 8 - 2),
+    (shape[1] // 16 - 2, shape[2] // 16 - 2),
+  ]
 
 
 def test_adain_matches_style_statistics():
@@ -119,7 +128,8 @@ def test_adain_generator_alpha_and_style_stats():
   style = jax.random.uniform(ks, (1, 32, 32, 3), minval=-1, maxval=1)
   g = generators.AdaINGenerator()
   variables = generators.assemble_variables(
-      vgg.load_params("random"), g.init(key, content, style)["params"]["decoder"])
+    vgg.load_params("random"), g.init(key, content, style)["params"]["decoder"]
+  )
   f_c = g.apply(variables, content, method=g.encode)["relu4_1"]
   _, t0 = g.apply(variables, content, style, 0.0, method=g.transfer)
   np.testing.assert_allclose(t0, f_c, atol=1e-6)
@@ -131,14 +141,21 @@ def test_adain_generator_alpha_and_style_stats():
     np.testing.assert_allclose(np.asarray(a)[live], np.asarray(b)[live], atol=1e-4, rtol=1e-4)
   # Precomputed statistics give the same output as the style image.
   stats = g.apply(variables, style, method=g.style_stats)
-  np.testing.assert_allclose(g.apply(variables, content, style_stats=stats),
-                             g.apply(variables, content, style), atol=1e-5)
+  np.testing.assert_allclose(
+    g.apply(variables, content, style_stats=stats), g.apply(variables, content, style), atol=1e-5
+  )
 
 
 def test_decoder_mirrors_encoder():
   assert generators.decoder_plan("relu3_1") == [
-      ("conv", 128), ("up", 0), ("conv", 128), ("conv", 64), ("up", 0), ("conv", 64),
-      ("conv", 3)]
+    ("conv", 128),
+    ("up", 0),
+    ("conv", 128),
+    ("conv", 64),
+    ("up", 0),
+    ("conv", 64),
+    ("conv", 3),
+  ]
 
 
 def test_upconv_equals_transposed_convolution():
@@ -146,7 +163,7 @@ def test_upconv_equals_transposed_convolution():
   x = np.random.default_rng(0).normal(size=(2, 5, 6, 4)).astype(np.float32)
   k = np.random.default_rng(1).normal(size=(3, 3, 4, 7)).astype(np.float32)
   y = layers.UpConv(7, use_bias=False).apply({"params": {"kernel": k}}, x)
-  ref = np.zeros((2, 11, 13, 7))   # scatter form, then crop to 2H x 2W
+  ref = np.zeros((2, 11, 13, 7))  # scatter form, then crop to 2H x 2W
   for i in range(5):
     for j in range(6):
       for a in range(3):
@@ -166,41 +183,52 @@ def test_reflect_conv_equals_valid_conv_on_reflect_padded_input(features, ksize)
 
   def reference(params, x):
     padded = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-    y = jax.lax.conv_general_dilated(padded, params["params"]["conv"]["kernel"], (1, 1),
-                                     "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+      padded,
+      params["params"]["conv"]["kernel"],
+      (1, 1),
+      "VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
     return y + params["params"]["conv"]["bias"]
 
   np.testing.assert_allclose(conv.apply(params, x), reference(params, x), atol=1e-5)
-  loss = lambda f: (lambda params, x: jnp.sum(jnp.sin(f(params, x))))
+  loss = lambda f: lambda params, x: jnp.sum(jnp.sin(f(params, x)))
   got = jax.grad(loss(conv.apply), argnums=(0, 1))(params, x)
   want = jax.grad(loss(reference), argnums=(0, 1))(params, x)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
 
 
 @pytest.mark.parametrize("path", ["xla", "by_image", "few_outputs"])
-@pytest.mark.parametrize("shape", [
+@pytest.mark.parametrize(
+  "shape",
+  [
     # (images, size, in, out, kernel, stride, padding)
     (3, 13, 5, 17, 3, 1, "SAME"),
-    (2, 16, 4, 20, 4, 2, ((1, 1), (1, 1))),      # PatchGAN's stride-2 4x4
-    (2, 15, 4, 16, 4, 2, ((1, 1), (1, 1))),      # odd size: the dilated dy window crops
-    (2, 12, 5, 3, 7, 1, ((3, 3), (3, 3))),       # an RGB output layer
-    (2, 8, 3, 12, 2, 1, ((0, 1), (0, 1))),       # UpConv's sub-pixel 2x2
+    (2, 16, 4, 20, 4, 2, ((1, 1), (1, 1))),  # PatchGAN's stride-2 4x4
+    (2, 15, 4, 16, 4, 2, ((1, 1), (1, 1))),  # odd size: the dilated dy window crops
+    (2, 12, 5, 3, 7, 1, ((3, 3), (3, 3))),  # an RGB output layer
+    (2, 8, 3, 12, 2, 1, ((0, 1), (0, 1))),  # UpConv's sub-pixel 2x2
     (2, 12, 5, 16, 3, 1, "VALID"),
     (2, 13, 4, 16, 3, 2, "VALID"),
-])
+  ],
+)
 def test_conv2d_gradients_equal_xla_convolution(path, shape):
   """conv2d's CPU kernel gradients (each path forced on) equal lax.conv_general_dilated's."""
   n, size, i, o, k, s, pad = shape
-  policy = ops.ConvPolicy(winograd_channels=1 << 30,
-                          few_outputs={"few_outputs": 1 << 30, "by_image": 0, "xla": 0}[path],
-                          by_image_bytes=0 if path == "by_image" else 1 << 62)
+  policy = ops.ConvPolicy(
+    winograd_channels=1 << 30,
+    few_outputs={"few_outputs": 1 << 30, "by_image": 0, "xla": 0}[path],
+    by_image_bytes=0 if path == "by_image" else 1 << 62,
+  )
   rng = np.random.default_rng(0)
   x = rng.normal(size=(n, size, size, i)).astype(np.float32)
   w = rng.normal(size=(k, k, i, o)).astype(np.float32)
-  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), pad,
-                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ref = lambda x, w: jax.lax.conv_general_dilated(
+    x, w, (s, s), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
   ours = lambda x, w: ops.conv2d(x, w, (s, s), pad, policy)
-  loss = lambda f: (lambda x, w: jnp.sum(jnp.sin(f(x, w))))
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
   np.testing.assert_allclose(ours(x, w), ref(x, w), rtol=1e-5, atol=1e-4)
   got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
   want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
@@ -209,28 +237,33 @@ def test_conv2d_gradients_equal_xla_convolution(path, shape):
 
 
 @pytest.mark.parametrize("tile", [2, 4])
-@pytest.mark.parametrize("shape", [
+@pytest.mark.parametrize(
+  "shape",
+  [
     # (images, height, width, in, out, padding)
     (2, 12, 16, 4, 5, "SAME"),
-    (1, 13, 10, 3, 6, "SAME"),                 # not whole tiles: padded and cropped
-    (2, 11, 9, 4, 4, "VALID"),                 # ReflectConv's form
+    (1, 13, 10, 3, 6, "SAME"),  # not whole tiles: padded and cropped
+    (2, 11, 9, 4, 4, "VALID"),  # ReflectConv's form
     (1, 9, 14, 2, 3, ((0, 2), (1, 0))),
-])
+  ],
+)
 def test_winograd_conv2d_equals_xla_convolution(tile, shape):
   """conv2d's Winograd F(2x2, 3x3) and F(4x4, 3x3) paths: forward and both gradients equal
   lax.conv_general_dilated's, up to Winograd's rounding."""
-  policy = ops.ConvPolicy(winograd_channels=1, winograd_min_size=1,
-                          winograd_tile4_size=0 if tile == 4 else 1 << 30)
+  policy = ops.ConvPolicy(
+    winograd_channels=1, winograd_min_size=1, winograd_tile4_size=0 if tile == 4 else 1 << 30
+  )
   n, h, w_, i, o, pad = shape
   rng = np.random.default_rng(7)
   x = rng.normal(size=(n, h, w_, i)).astype(np.float32)
   w = rng.normal(size=(3, 3, i, o)).astype(np.float32)
   pads = jax.lax.padtype_to_pads((h, w_), (3, 3), (1, 1), pad) if isinstance(pad, str) else pad
   assert policy.cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1), pads) == f"winograd_{tile}"
-  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), pad,
-                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ref = lambda x, w: jax.lax.conv_general_dilated(
+    x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
   ours = lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy)
-  loss = lambda f: (lambda x, w: jnp.sum(jnp.sin(f(x, w))))
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
   want = ref(x, w)
   np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
   got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
@@ -246,7 +279,7 @@ def test_conv2d_path_choice():
   same, valid = ((1, 1), (1, 1)), ((0, 0), (0, 0))
   path = ops.DEFAULT.cpu_path
   assert path(x, k, (1, 1), same) == "winograd_4"
-  assert path(x, k, (1, 1), valid) == "winograd_2"     # a 14 x 14 output
+  assert path(x, k, (1, 1), valid) == "winograd_2"  # a 14 x 14 output
   assert path(x[:, :8, :8], k, (1, 1), valid) == "xla"  # 6 x 6: not worth it
   assert path(x, k, (2, 2), same) == "xla"
   assert path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1), same) == "xla"
@@ -274,11 +307,13 @@ def test_networks_pass_their_conv_policy_to_every_convolution():
   """A network's conv_policy reaches all its convolutions: with ConvPolicy.xla() the CPU
   gradient has XLA's convolutions only (no Winograd or kernel-gradient matmuls), with the
   default it has matmuls; the variables are the same."""
-  nets = [(generators.AdaINGenerator, {}, (X64, X64)),
-          (generators.ResNetGenerator, dict(ngf=16, n_blocks=1), (X64,)),
-          (discriminators.PatchGAN, dict(ndf=8), (X64,)),
-          (discriminators.MultiScalePatchGAN, dict(ndf=8), (X64,)),
-          (vgg.VGG19, {}, (X64, ("relu2_1",)))]
+  nets = [
+    (generators.AdaINGenerator, {}, (X64, X64)),
+    (generators.ResNetGenerator, dict(ngf=16, n_blocks=1), (X64,)),
+    (discriminators.PatchGAN, dict(ndf=8), (X64,)),
+    (discriminators.MultiScalePatchGAN, dict(ndf=8), (X64,)),
+    (vgg.VGG19, {}, (X64, ("relu2_1",))),
+  ]
   for make, kwargs, args in nets:
     arrays = [a for a in args if isinstance(a, jax.ShapeDtypeStruct)]
     static = [a for a in args if not isinstance(a, jax.ShapeDtypeStruct)]
@@ -306,12 +341,14 @@ def test_conv2d_second_order_gradient_for_r1(path):
   def penalty(conv):
     return lambda w: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2)
 
-  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((1, 1), (1, 1)),
-                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ref = lambda x, w: jax.lax.conv_general_dilated(
+    x, w, (s, s), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
   ours = lambda x, w: ops.conv2d(x, w, (s, s), ((1, 1), (1, 1)), policy)
   want = jax.grad(penalty(ref))(w)
-  np.testing.assert_allclose(jax.grad(penalty(ours))(w), want, rtol=1e-4,
-                             atol=1e-5 * float(np.abs(want).max()))
+  np.testing.assert_allclose(
+    jax.grad(penalty(ours))(w), want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max())
+  )
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
@@ -324,29 +361,28 @@ def test_instance_norm_gradients_equal_autodiff_of_the_formula(dtype):
   def textbook(x, eps=1e-5):
     x32 = x.astype(jnp.float32)
     mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
-    return ((x32 - mean) / jnp.sqrt(jnp.var(x32, axis=(1, 2), keepdims=True) + eps)).astype(
-        x.dtype)
+    return ((x32 - mean) / jnp.sqrt(jnp.var(x32, axis=(1, 2), keepdims=True) + eps)).astype(x.dtype)
 
   def derivatives(norm):
     loss = lambda x: jnp.sum(jnp.sin(norm(x).astype(jnp.float32)) * w)
-    penalty = lambda x: jnp.sum(jax.grad(loss)(x).astype(jnp.float32) ** 2 * v)   # R1-like
+    penalty = lambda x: jnp.sum(jax.grad(loss)(x).astype(jnp.float32) ** 2 * v)  # R1-like
     return norm(x), jax.grad(loss)(x), jax.grad(penalty)(x)
 
   tol = 1e-4 if dtype == jnp.float32 else 5e-2
   for got, want in zip(derivatives(layers.instance_norm), derivatives(textbook)):
     assert got.dtype == want.dtype == dtype
     scale = float(jnp.abs(want.astype(jnp.float32)).max())
-    np.testing.assert_allclose(got.astype(jnp.float32), want.astype(jnp.float32),
-                               atol=tol * scale)
+    np.testing.assert_allclose(got.astype(jnp.float32), want.astype(jnp.float32), atol=tol * scale)
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 6, 3), (1, 7, 9, 4)])
 def test_max_pool_2x2_equals_linen_max_pool(shape):
   """Forward and gradient equal nn.max_pool's 2x2/2 (distinct values: no ties), odd sizes too."""
-  x = jnp.asarray(np.random.default_rng(5).permutation(np.prod(shape)).reshape(shape),
-                  jnp.float32)
-  w = jnp.asarray(np.random.default_rng(6).normal(size=(shape[0], shape[1] // 2,
-                                                         shape[2] // 2, shape[3])), jnp.float32)
+  x = jnp.asarray(np.random.default_rng(5).permutation(np.prod(shape)).reshape(shape), jnp.float32)
+  w = jnp.asarray(
+    np.random.default_rng(6).normal(size=(shape[0], shape[1] // 2, shape[2] // 2, shape[3])),
+    jnp.float32,
+  )
   linen = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))
   np.testing.assert_array_equal(layers.max_pool_2x2(x), linen(x))
   grad = lambda pool: jax.grad(lambda x: jnp.sum(pool(x) * w))(x)
@@ -359,8 +395,11 @@ def test_conv_module_has_linen_conv_params():
   ours = layers.Conv(5, (3, 3)).init(jax.random.key(0), x)
   linen = nn.Conv(5, (3, 3)).init(jax.random.key(0), x)
   assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, linen)
-  np.testing.assert_allclose(layers.Conv(5, (3, 3)).apply(linen, x + 1.0),
-                             nn.Conv(5, (3, 3)).apply(linen, x + 1.0), atol=1e-6)
+  np.testing.assert_allclose(
+    layers.Conv(5, (3, 3)).apply(linen, x + 1.0),
+    nn.Conv(5, (3, 3)).apply(linen, x + 1.0),
+    atol=1e-6,
+  )
 
 
 @pytest.mark.parametrize("out_channels,by_image_bytes", [(3, 1 << 62), (16, 0), (16, 1 << 62)])

@@ -1,4 +1,5 @@
 """2 processes x 4 CPU devices (jax.distributed, gloo) == 1 process x 8 devices; resume in 1."""
+
 import os
 import socket
 import subprocess
@@ -25,16 +26,31 @@ def free_port() -> int:
 def run_workers(workdir, parallelism, steps, num_processes, extra=()):
   env = dict(os.environ, PYTHONPATH=REPO)
   env.pop("XLA_FLAGS", None)
-  args = [sys.executable, os.path.join(HERE, "multiprocess_worker.py"), str(workdir),
-          parallelism, str(steps), str(8 // num_processes), DATA_DIR]
+  args = [
+    sys.executable,
+    os.path.join(HERE, "multiprocess_worker.py"),
+    str(workdir),
+    parallelism,
+    str(steps),
+    str(8 // num_processes),
+    DATA_DIR,
+  ]
   if num_processes > 1:
     port = free_port()
-    procs = [subprocess.Popen(args + [str(port), str(num_processes), str(i), *extra], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(num_processes)]
+    procs = [
+      subprocess.Popen(
+        args + [str(port), str(num_processes), str(i), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+      )
+      for i in range(num_processes)
+    ]
   else:
-    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)]
+    procs = [
+      subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ]
   outs = []
   for p in procs:
     try:
@@ -59,7 +75,7 @@ def restored(workdir):
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-  input_pipeline.load_eval_batch(tiny_config("adain_gan"), 1)   # builds DATA_DIR once
+  input_pipeline.load_eval_batch(tiny_config("adain_gan"), 1)  # builds DATA_DIR once
   wd = tmp_path_factory.mktemp("single")
   run_workers(wd, "jit", 2, 1)
   return restored(str(wd))
@@ -72,14 +88,15 @@ def test_two_processes_match_one_and_resume_in_one(single, tmp_path, parallelism
   state, data_state, step = restored(str(tmp_path))
   ref_state, _, ref_step = single
   assert step == ref_step == 2
-  assert data_state == {"positions": {"batches": 2}}   # the batches trained on, not read ahead
+  assert data_state == {"positions": {"batches": 2}}  # the batches trained on, not read ahead
   # Same global batches, same global mean gradient: the layouts differ only by float
   # summation order, tiny next to the distance the params travelled from their init.
   config = tiny_config("adain_gan")
-  init_key, _ = jax.random.split(jax.random.key(config.seed))   # as train_and_evaluate does
+  init_key, _ = jax.random.split(jax.random.key(config.seed))  # as train_and_evaluate does
   init = build.init_state(with_sgd(build.build_setup)(config), init_key, config.data.image_size)
-  biggest = lambda f, *trees: max(jax.tree.leaves(jax.tree.map(
-      lambda *x: float(np.max(np.abs(f(*x)))), *trees)))
+  biggest = lambda f, *trees: max(
+    jax.tree.leaves(jax.tree.map(lambda *x: float(np.max(np.abs(f(*x)))), *trees))
+  )
   for name in ("g_params", "d_params"):
     a, b, a0 = getattr(state, name), getattr(ref_state, name), getattr(init, name)
     diff, travel = biggest(np.subtract, a, b), biggest(np.subtract, b, a0)
@@ -105,9 +122,23 @@ def test_sigterm_to_one_process_stops_all_at_one_step(tmp_path):
 
 
 def test_distributed_flags_are_checked_in_one_line(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "ganstyle_jax.main", "--config=configs/demo.py",
-                         f"--workdir={tmp_path}", "--num_processes=2", "--process_id=0"],
-                        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ganstyle_jax.main",
+      "--config=configs/demo.py",
+      f"--workdir={tmp_path}",
+      "--num_processes=2",
+      "--process_id=0",
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1] == (
-      "error: --num_processes/--process_id need --coordinator_address=HOST:PORT")
+    "error: --num_processes/--process_id need --coordinator_address=HOST:PORT"
+  )

@@ -1,5 +1,6 @@
 """The multi-style known-answer benchmark end to end (data.synthetic_styles), the derived
 supervised target (synthetic:known_answer) and the paired streams of paired families."""
+
 import contextlib
 import dataclasses
 import json
@@ -18,7 +19,7 @@ from ganstyle_jax.models import vgg
 
 SIZE, TRAIN, TEST = 16, 12, 6
 KW = dict(process_index=0, process_count=1, local_device_count=4)
-PAIRED = "paired_test"       # a stand-in for pix2pix: Family.paired, keys input + target
+PAIRED = "paired_test"  # a stand-in for pix2pix: Family.paired, keys input + target
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +31,44 @@ def syn_dir(tmp_path_factory):
 def test_families(monkeypatch):
   """A paired family and an adain_gan that asks for the supervised target."""
   adain = families.FAMILIES["adain_gan"]
-  monkeypatch.setitem(families.FAMILIES, PAIRED, dataclasses.replace(
-      adain, name=PAIRED, style_conditioned=False, paired=True,
-      batch_keys=lambda c: {"input": c.data.content, "target": c.data.style}))
-  monkeypatch.setitem(families.FAMILIES, "supervised_test", dataclasses.replace(
-      adain, name="supervised_test",
-      batch_keys=lambda c: {**adain.batch_keys(c), "target": KNOWN_ANSWER}))
+  monkeypatch.setitem(
+    families.FAMILIES,
+    PAIRED,
+    dataclasses.replace(
+      adain,
+      name=PAIRED,
+      style_conditioned=False,
+      paired=True,
+      batch_keys=lambda c: {"input": c.data.content, "target": c.data.style},
+    ),
+  )
+  monkeypatch.setitem(
+    families.FAMILIES,
+    "supervised_test",
+    dataclasses.replace(
+      adain,
+      name="supervised_test",
+      batch_keys=lambda c: {**adain.batch_keys(c), "target": KNOWN_ANSWER},
+    ),
+  )
 
 
 def make_config(model="adain_gan", styles=1, data_dir="", **data):
   config = base_config("adain_gan" if model in (PAIRED, "supervised_test") else model)
   config.model.name = model
-  config.data.update(dict(image_size=SIZE, load_size=SIZE, synthetic_size=SIZE,
-                          synthetic_train_size=TRAIN, synthetic_test_size=TEST,
-                          global_batch_size=4, shuffle_buffer=16, synthetic_styles=styles,
-                          data_dir=data_dir))
+  config.data.update(
+    dict(
+      image_size=SIZE,
+      load_size=SIZE,
+      synthetic_size=SIZE,
+      synthetic_train_size=TRAIN,
+      synthetic_test_size=TEST,
+      global_batch_size=4,
+      shuffle_buffer=16,
+      synthetic_styles=styles,
+      data_dir=data_dir,
+    )
+  )
   config.data.update(data)
   return config
 
@@ -70,14 +94,14 @@ def colours(k):
 def styles_of(image, candidates):
   """The candidate styles whose colours hold every pixel of a painting in [-1, 1]."""
   x = ((image + 1.0) / 2.0).reshape(-1, 1, 3)
-  return [k for k in candidates
-          if (np.abs(x - colours(k)[None]).max(-1).min(-1) <= 0.51 / 255).all()]
+  return [
+    k for k in candidates if (np.abs(x - colours(k)[None]).max(-1).min(-1) <= 0.51 / 255).all()
+  ]
 
 
 def style_of(image, n):
   """The one style (train 0..n-1 or held-out 1000..) that a synthetic painting is in."""
-  found = styles_of(image, list(range(n)) + [synthetic.HELDOUT_STYLE_BASE + i
-                                             for i in range(TEST)])
+  found = styles_of(image, list(range(n)) + [synthetic.HELDOUT_STYLE_BASE + i for i in range(TEST)])
   assert len(found) == 1, found
   return found[0]
 
@@ -108,10 +132,10 @@ def test_train_paintings_cover_the_train_styles_and_no_heldout_style(syn_dir):
   n = 3
   it = input_pipeline.create_train_iterator(make_config(styles=n, data_dir=syn_dir), **KW)
   seen = []
-  for batch in take(it, 2 * TRAIN // 4):   # two epochs of each stream
+  for batch in take(it, 2 * TRAIN // 4):  # two epochs of each stream
     seen += [style_of(image, n) for image in np.concatenate([batch["style"], batch["real"]])]
-  assert set(seen) == set(range(n))            # every train style, never a held-out one
-  assert sorted(seen) == sorted(list(range(n)) * (4 * TRAIN // n))   # painting i: style i % n
+  assert set(seen) == set(range(n))  # every train style, never a held-out one
+  assert sorted(seen) == sorted(list(range(n)) * (4 * TRAIN // n))  # painting i: style i % n
 
 
 def test_multi_style_eval_batch_is_the_heldout_pairs(syn_dir):
@@ -128,7 +152,8 @@ def test_multi_style_eval_batch_is_the_heldout_pairs(syn_dir):
     assert style_of(image, n) == 1000 + i == pairs["style_index"][i]
   # target_i = painting_k(C_i) for k the style of S_i (exact; the stored answer is its uint8).
   np.testing.assert_array_equal(
-      ev["target"], synthetic.painting_signed(ev["content"], pairs["style_index"].tolist()))
+    ev["target"], synthetic.painting_signed(ev["content"], pairs["style_index"].tolist())
+  )
   np.testing.assert_allclose(ev["target"], pairs["target"], atol=1.01 / 255)
   assert not np.array_equal(ev["target"], synthetic.painting_signed(ev["content"]))
   assert splits["style"] == "synthetic:painting (test_painting)"
@@ -147,8 +172,9 @@ def test_cyclegan_keeps_the_single_style_meaning(syn_dir, caplog):
   ev = input_pipeline.load_eval_batch(config, 4)
   np.testing.assert_array_equal(ev["target"], synthetic.painting_signed(ev["A"]))
   np.testing.assert_array_equal(
-      ev["target"], input_pipeline.load_eval_batch(make_config("cyclegan", data_dir=syn_dir),
-                                                   4)["target"])
+    ev["target"],
+    input_pipeline.load_eval_batch(make_config("cyclegan", data_dir=syn_dir), 4)["target"],
+  )
 
 
 def test_multi_style_without_synthetic_style_images_has_no_known_answer(syn_dir, tmp_path):
@@ -168,7 +194,8 @@ def test_evaluator_reports_the_baselines_beside_the_known_answer(syn_dir):
   ev = input_pipeline.load_eval_batch(make_config(styles=3, data_dir=syn_dir), 4)
   generated = np.tanh(1.5 * ev["content"])[::-1].copy()
   m = evaluate.Evaluator(vgg.load_params("random"), seed=0)(
-      ev["content"], ev["style"], ev["real"], generated, target=ev["target"])
+    ev["content"], ev["style"], ev["real"], generated, target=ev["target"]
+  )
   ref = baselines.known_answer_baselines(ev["content"], ev["style"], ev["target"])
   for name in ("psnr_colour_transfer", "ssim_colour_transfer"):
     assert m[name] == ref[name]
@@ -176,10 +203,8 @@ def test_evaluator_reports_the_baselines_beside_the_known_answer(syn_dir):
     assert m[name] == pytest.approx(ref[name], rel=1e-6)
   assert m["psnr"] == pytest.approx(float(np.mean(metrics.psnr(generated, ev["target"]))))
   blind = synthetic.painting_signed(ev["content"])
-  assert m["psnr_style_blind"] == pytest.approx(float(np.mean(metrics.psnr(blind,
-                                                                           ev["target"]))))
-  assert m["ssim_style_blind"] == pytest.approx(float(np.mean(metrics.ssim(blind,
-                                                                           ev["target"]))))
+  assert m["psnr_style_blind"] == pytest.approx(float(np.mean(metrics.psnr(blind, ev["target"]))))
+  assert m["ssim_style_blind"] == pytest.approx(float(np.mean(metrics.ssim(blind, ev["target"]))))
   assert all(name in evaluate.METRICS for name in m if "psnr" in name or "ssim" in name)
   # The perfect output scores the target, not painting_0(C).
   perfect = evaluate.known_answer_scores(ev["content"], ev["style"], ev["target"], ev["target"])
@@ -198,12 +223,11 @@ def test_evaluator_reports_the_baselines_beside_the_known_answer(syn_dir):
 def test_supervised_target_is_the_painting_of_content_in_the_style_images_style(n, syn_dir):
   config = make_config("supervised_test", styles=n, data_dir=syn_dir)
   it = input_pipeline.create_train_iterator(config, **KW)
-  full = take(it, 6)     # two epochs
+  full = take(it, 6)  # two epochs
   for batch in full:
     assert list(batch) == ["content", "style", "real", "target"]
     ks = [style_of(image, n) for image in batch["style"]]
-    np.testing.assert_array_equal(batch["target"],
-                                  synthetic.painting_signed(batch["content"], ks))
+    np.testing.assert_array_equal(batch["target"], synthetic.painting_signed(batch["content"], ks))
   assert len({style_of(image, n) for b in full for image in b["style"]}) == n
   # Resume: the style index travels with its painting, so the targets are the same.
   it = input_pipeline.create_train_iterator(config, **KW)
@@ -219,18 +243,28 @@ def test_supervised_target_is_the_painting_of_content_in_the_style_images_style(
   np.testing.assert_array_equal(ev["target"], synthetic.painting_signed(ev["content"], ks))
 
 
-@pytest.mark.parametrize("content, style", [
+@pytest.mark.parametrize(
+  "content, style",
+  [
     ("folder:{tmp}", "synthetic:painting"),
     ("synthetic:photo", "folder:{tmp}"),
     ("synthetic:painting", "synthetic:painting"),
-])
+  ],
+)
 def test_supervised_target_without_the_synthetic_known_answer_is_a_clear_error(
-    content, style, syn_dir, tmp_path):
+  content, style, syn_dir, tmp_path
+):
   Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(tmp_path / "x.png")
-  config = make_config("supervised_test", data_dir=syn_dir, content=content.format(tmp=tmp_path),
-                       style=style.format(tmp=tmp_path))
-  for call in (lambda: input_pipeline.create_train_iterator(config, **KW),
-               lambda: input_pipeline.load_eval_batch(config, 2)):
+  config = make_config(
+    "supervised_test",
+    data_dir=syn_dir,
+    content=content.format(tmp=tmp_path),
+    style=style.format(tmp=tmp_path),
+  )
+  for call in (
+    lambda: input_pipeline.create_train_iterator(config, **KW),
+    lambda: input_pipeline.load_eval_batch(config, 2),
+  ):
     with pytest.raises(UserError, match="loss.w_supervised needs the synthetic known answer") as e:
       call()
     assert "\n" not in str(e.value)
@@ -253,8 +287,9 @@ def write_pairs(root, stems, *, size=(20, 24), b_ext=".bmp"):
 
 
 def paired_config(root, **data):
-  return make_config(PAIRED, content=f"folder:{root / 'A'}", style=f"folder:{root / 'B'}",
-                     load_size=20, **data)
+  return make_config(
+    PAIRED, content=f"folder:{root / 'A'}", style=f"folder:{root / 'B'}", load_size=20, **data
+  )
 
 
 def test_paired_folders_pair_by_stem_with_equal_crops(tmp_path, caplog):
@@ -268,11 +303,11 @@ def test_paired_folders_pair_by_stem_with_equal_crops(tmp_path, caplog):
   warnings = [r.getMessage() for r in caplog.records if "without a partner" in r.getMessage()]
   assert len(warnings) == 1 and "only_a.png" in warnings[0] and "only_b.png" in warnings[0]
   assert it.epoch_sizes == {"input+target": len(stems)}
-  full = take(it, 6)    # > 3 epochs: every pair, several crops and flips
+  full = take(it, 6)  # > 3 epochs: every pair, several crops and flips
   for batch in full:
     assert list(batch) == ["input", "target"]
     assert batch["input"].shape == (4, SIZE, SIZE, 3)
-    np.testing.assert_allclose(batch["target"], -batch["input"], atol=1e-6)   # B = 255 - A
+    np.testing.assert_allclose(batch["target"], -batch["input"], atol=1e-6)  # B = 255 - A
   assert not np.array_equal(full[0]["input"], full[1]["input"])
   # Resume continues the pair stream exactly.
   it = input_pipeline.create_train_iterator(config, **KW)
@@ -284,7 +319,7 @@ def test_paired_folders_pair_by_stem_with_equal_crops(tmp_path, caplog):
   ev, splits = input_pipeline.load_eval_data(config, 3)
   assert list(ev) == ["input", "target"]
   np.testing.assert_allclose(ev["target"], -ev["input"], atol=1e-6)
-  first = np.asarray(Image.open(tmp_path / "A" / "sub" / "y0.png"))   # 'sub/y0' sorts first
+  first = np.asarray(Image.open(tmp_path / "A" / "sub" / "y0.png"))  # 'sub/y0' sorts first
   np.testing.assert_array_equal(ev["input"][0], signed(stream.center_crop(first, SIZE)))
   assert "by file stem" in splits["input"]
 
@@ -293,7 +328,7 @@ def test_paired_images_of_different_sizes_share_one_crop(tmp_path):
   (tmp_path / "A").mkdir()
   (tmp_path / "B").mkdir()
   yy, xx = np.mgrid[0:20, 0:30]
-  a = np.stack([xx * 8, yy * 12, (xx * yy) % 256], -1).astype(np.uint8)   # smooth but not flat
+  a = np.stack([xx * 8, yy * 12, (xx * yy) % 256], -1).astype(np.uint8)  # smooth but not flat
   Image.fromarray(a).save(tmp_path / "A" / "p.png")
   Image.fromarray(a).resize((60, 40), Image.Resampling.BICUBIC).save(tmp_path / "B" / "p.png")
   batch = next(input_pipeline.create_train_iterator(paired_config(tmp_path), **KW))
@@ -307,8 +342,12 @@ def test_paired_images_of_different_sizes_share_one_crop(tmp_path):
 def test_paired_folders_without_a_common_stem_are_a_clear_error(tmp_path):
   write_pairs(tmp_path / "one", ["x"])
   write_pairs(tmp_path / "two", ["y"])
-  config = make_config(PAIRED, content=f"folder:{tmp_path / 'one' / 'A'}",
-                       style=f"folder:{tmp_path / 'two' / 'B'}", load_size=20)
+  config = make_config(
+    PAIRED,
+    content=f"folder:{tmp_path / 'one' / 'A'}",
+    style=f"folder:{tmp_path / 'two' / 'B'}",
+    load_size=20,
+  )
   with pytest.raises(UserError, match="no file stem is in both folders") as e:
     input_pipeline.create_train_iterator(config, **KW)
   assert "\n" not in str(e.value)
@@ -316,8 +355,9 @@ def test_paired_folders_without_a_common_stem_are_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_synthetic_pairs_are_photo_and_painting_of_the_same_scene(n, syn_dir):
-  config = make_config(PAIRED, styles=n, data_dir=syn_dir, content="synthetic:photo",
-                       style="synthetic:painting")
+  config = make_config(
+    PAIRED, styles=n, data_dir=syn_dir, content="synthetic:photo", style="synthetic:painting"
+  )
   it = input_pipeline.create_train_iterator(config, **KW)
   full = take(it, 6)
   seen = set()
@@ -346,18 +386,26 @@ def test_synthetic_pairs_are_photo_and_painting_of_the_same_scene(n, syn_dir):
     assert [style_of(y, n) for y in ev["target"]] == pairs["style_index"].tolist()
 
 
-@pytest.mark.parametrize("content, style", [
+@pytest.mark.parametrize(
+  "content, style",
+  [
     ("synthetic:photo", "folder:{tmp}"),
     ("synthetic:painting", "synthetic:photo"),
     ("tfds:cycle_gan/monet2photo:trainA", "tfds:cycle_gan/monet2photo:trainB"),
-])
+  ],
+)
 def test_unpairable_sources_are_a_clear_error(content, style, syn_dir, tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(tmp_path / "x.png")
-  config = make_config(PAIRED, data_dir=syn_dir, content=content.format(tmp=tmp_path),
-                       style=style.format(tmp=tmp_path))
-  mock = (tfds.testing.mock_data(num_examples=4) if content.startswith("tfds")
-          else contextlib.nullcontext())
+  config = make_config(
+    PAIRED, data_dir=syn_dir, content=content.format(tmp=tmp_path), style=style.format(tmp=tmp_path)
+  )
+  mock = (
+    tfds.testing.mock_data(num_examples=4)
+    if content.startswith("tfds")
+    else contextlib.nullcontext()
+  )
   with mock:
     with pytest.raises(UserError, match="paired data") as e:
       input_pipeline.create_train_iterator(config, **KW)

@@ -1,4 +1,5 @@
 """Learning-rate schedules and optimizers of config.optim: each schedule's values, clipping."""
+
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -25,14 +26,14 @@ def test_constant():
 
 def test_linear_is_constant_then_decays_to_zero():
   s = optim.learning_rate(cfg(lr=2e-4, schedule="linear", decay_start_step=60), 100)
-  np.testing.assert_allclose(values(s, [0, 30, 60, 80, 100]),
-                             [2e-4, 2e-4, 2e-4, 1e-4, 0.0], atol=1e-12)
+  np.testing.assert_allclose(
+    values(s, [0, 30, 60, 80, 100]), [2e-4, 2e-4, 2e-4, 1e-4, 0.0], atol=1e-12
+  )
 
 
 def test_cosine_with_warmup():
   s = optim.learning_rate(cfg(lr=1.0, schedule="cosine", warmup_steps=10), 110)
-  np.testing.assert_allclose(values(s, [0, 5, 10, 60, 110]), [0.0, 0.5, 1.0, 0.5, 0.0],
-                             atol=1e-6)
+  np.testing.assert_allclose(values(s, [0, 5, 10, 60, 110]), [0.0, 0.5, 1.0, 0.5, 0.0], atol=1e-6)
 
 
 def test_warmup_before_constant():
@@ -49,7 +50,7 @@ def test_bad_schedules_are_user_errors():
 
 def test_adam_with_and_without_clipping_equals_optax_chain():
   params = {"w": jnp.zeros(3)}
-  grads = {"w": jnp.array([300.0, -400.0, 0.0])}   # global norm 500
+  grads = {"w": jnp.array([300.0, -400.0, 0.0])}  # global norm 500
   # Two steps of each against optax's own chain (b1 0.5, b2 0.999 from config_base).
   for clip in (0.0, 1.0):
     tx = optim.optimizer(cfg(lr=0.1, grad_clip_norm=clip), 10)
@@ -62,8 +63,10 @@ def test_adam_with_and_without_clipping_equals_optax_chain():
       ref_up, ref_state = ref.update(g, ref_state, params)
       np.testing.assert_allclose(up["w"], ref_up["w"], rtol=1e-6)
   # The second updates differ with and without clipping (Adam's first is lr * sign(g)).
-  assert not np.allclose(updates_of(cfg(lr=0.1, grad_clip_norm=1.0), params, grads),
-                         updates_of(cfg(lr=0.1), params, grads))
+  assert not np.allclose(
+    updates_of(cfg(lr=0.1, grad_clip_norm=1.0), params, grads),
+    updates_of(cfg(lr=0.1), params, grads),
+  )
 
 
 def updates_of(c, params, grads):

@@ -1,4 +1,5 @@
 """Train steps on 8 fake CPU devices: pmap == jit == one device; VGG untouched; no recompiles."""
+
 import dataclasses
 import functools
 
@@ -30,9 +31,11 @@ def run_steps(model, mode, devices, n_steps=3, dtype="float32", traces=None, sgd
   body = setup.family.train_step
   if traces is not None:
     inner = body
+
     def body(*args, **kw):
       traces.append(1)
       return inner(*args, **kw)
+
   step = parallel.make_step(functools.partial(body, setup=setup), mode, devices)
   state = build.init_state(setup, jax.random.key(0), 32)
   vgg = vgg_lib.load_params("random") if setup.family.needs_vgg else None
@@ -64,21 +67,23 @@ def test_pmap_jit_and_single_device_agree(model):
   moved = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), s_pmap.g_params, init.g_params)
   assert max(jax.tree.leaves(moved)) > 0
   for other in (s_jit, s_one):
-    for a, b, a0 in ((s_pmap.g_params, other.g_params, init.g_params),
-                     (s_pmap.d_params, other.d_params, init.d_params)):
+    for a, b, a0 in (
+      (s_pmap.g_params, other.g_params, init.g_params),
+      (s_pmap.d_params, other.d_params, init.d_params),
+    ):
       # Paths differ only by float summation order: their difference is tiny next to the
       # distance the params travelled in 3 steps.
       diff = max(jax.tree.leaves(jax.tree.map(lambda x, y: np.max(np.abs(x - y)), a, b)))
       travel = max(jax.tree.leaves(jax.tree.map(lambda x, y: np.max(np.abs(x - y)), a, a0)))
       assert diff < 1e-2 * travel, (diff, travel)
-  d_moved = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), s_pmap.d_params,
-                         init.d_params)
+  d_moved = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), s_pmap.d_params, init.d_params)
   assert max(jax.tree.leaves(d_moved)) > 0
   assert all(np.isfinite(v) for v in m_pmap.values())
   expected = {"g/loss", "d/loss", "g/grad_norm", "d/grad_norm", "g/adv"} | {
-      "adain_gan": {"d/real_score", "d/fake_score", "g/content", "g/style"},
-      "cyclegan": {"d/real_score_A", "d/fake_score_B", "g/cycle", "g/identity"},
-      "pix2pix": {"d/real_score", "d/fake_score", "g/l1"}}[model]
+    "adain_gan": {"d/real_score", "d/fake_score", "g/content", "g/style"},
+    "cyclegan": {"d/real_score_A", "d/fake_score_B", "g/cycle", "g/identity"},
+    "pix2pix": {"d/real_score", "d/fake_score", "g/l1"},
+  }[model]
   assert expected <= set(m_pmap)
   if model == "cyclegan":
     np.testing.assert_allclose(s_pmap.pool["A"], s_one.pool["A"], rtol=2e-4, atol=2e-5)
@@ -94,8 +99,11 @@ def test_same_seed_same_result():
 def test_bfloat16_compute_keeps_float32_state():
   state, metrics = run_steps("adain_gan", "pmap", jax.devices(), n_steps=2, dtype="bfloat16")
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.g_params))
-  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.d_opt_state)
-             if hasattr(x, "dtype") and x.ndim > 0)
+  assert all(
+    x.dtype == jnp.float32
+    for x in jax.tree.leaves(state.d_opt_state)
+    if hasattr(x, "dtype") and x.ndim > 0
+  )
   assert all(np.isfinite(v) for v in metrics.values())
 
 
@@ -116,13 +124,17 @@ def test_ema_tracks_generator_params():
   config = tiny_config("adain_gan")
   config.model.ema_decay = 0.5
   setup = build.build_setup(config)
-  step = parallel.make_step(functools.partial(setup.family.train_step, setup=setup), "jit",
-                            jax.devices()[:1])
+  step = parallel.make_step(
+    functools.partial(setup.family.train_step, setup=setup), "jit", jax.devices()[:1]
+  )
   state = build.init_state(setup, jax.random.key(0), 32)
   init = jax.device_get(state.g_params)
   vgg = vgg_lib.load_params("random")
   state, _ = step(state, step.prepare_batch(batch_for("adain_gan")), vgg, jax.random.key(1))
   # After one step: ema = 0.5 * init + 0.5 * new.
-  jax.tree.map(lambda e, a, b: np.testing.assert_allclose(e, 0.5 * a + 0.5 * b, rtol=1e-5,
-                                                          atol=1e-7),
-               jax.device_get(state.ema_g_params), init, jax.device_get(state.g_params))
+  jax.tree.map(
+    lambda e, a, b: np.testing.assert_allclose(e, 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-7),
+    jax.device_get(state.ema_g_params),
+    init,
+    jax.device_get(state.g_params),
+  )

@@ -1,4 +1,5 @@
 """Stylize: functional API and CLI on checkpoints that the tests train for a few steps."""
+
 import os
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def test_alpha_zero_is_the_content_reconstruction(stylizer):
   content = image(32, 48, 0)
   a = stylizer.stylize(content, image(40, 40, 1), alpha=0.0)
   b = stylizer.stylize(content, image(24, 56, 2), alpha=0.0)
-  np.testing.assert_array_equal(a, b)   # the style plays no part
+  np.testing.assert_array_equal(a, b)  # the style plays no part
   x = images.to_float(content)
   recon = stylizer._decode(stylizer.variables, stylizer._encode(stylizer.variables, x))
   np.testing.assert_array_equal(a, images.to_uint8(np.asarray(recon)[0]))
@@ -51,8 +52,8 @@ def test_alpha_zero_is_the_content_reconstruction(stylizer):
 def test_style_weights_one_zero_equal_the_first_style(stylizer):
   content, s1, s2 = image(32, 32, 3), image(32, 32, 4), image(32, 32, 5)
   np.testing.assert_array_equal(
-      stylizer.stylize(content, [s1, s2], style_weights=[1.0, 0.0]),
-      stylizer.stylize(content, s1))
+    stylizer.stylize(content, [s1, s2], style_weights=[1.0, 0.0]), stylizer.stylize(content, s1)
+  )
   mixed = stylizer.stylize(content, [s1, s2], style_weights=[0.5, 0.5])
   assert not np.array_equal(mixed, stylizer.stylize(content, s1))
 
@@ -81,14 +82,15 @@ def test_tiled_matches_untiled(stylizer):
 def test_mask_splits_two_styles_and_is_resized(stylizer, caplog):
   content, s1, s2 = image(32, 32, 9), image(32, 32, 10), image(32, 32, 11)
   ones = np.full((32, 32), 255, np.uint8)
-  np.testing.assert_array_equal(stylizer.stylize(content, [s1, s2], mask=ones),
-                                stylizer.stylize(content, s1))
+  np.testing.assert_array_equal(
+    stylizer.stylize(content, [s1, s2], mask=ones), stylizer.stylize(content, s1)
+  )
   out = stylizer.stylize(content, [s1, s2], mask=np.full((16, 20), 255, np.uint8))
   assert out.shape == (32, 32, 3) and "resized" in caplog.text
 
 
 def test_preserve_color_keeps_content_chroma(stylizer):
-  content = (image(32, 32, 12) // 2 + 64).astype(np.uint8)   # mid-range colours: in gamut
+  content = (image(32, 32, 12) // 2 + 64).astype(np.uint8)  # mid-range colours: in gamut
   style = image(32, 32, 13)
   out = stylizer.stylize(content, style, preserve_color=True)
   cb_out = np.asarray(Image.fromarray(out).convert("YCbCr"))[..., 1:].astype(float)
@@ -114,8 +116,13 @@ def test_bad_inputs_are_clear_errors(stylizer, tmp_path):
 
 
 def run_cli(*args):
-  return subprocess.run([sys.executable, "-m", "ganstyle_jax.stylize", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+    [sys.executable, "-m", "ganstyle_jax.stylize", *args],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
 
 
 def test_cli_end_to_end(adain_workdir, tmp_path):
@@ -125,13 +132,19 @@ def test_cli_end_to_end(adain_workdir, tmp_path):
     Image.fromarray(image(30 + i, 40, i)).save(cdir / f"c{i}.png")
   Image.fromarray(image(32, 32, 9)).save(tmp_path / "s.png")
   out = tmp_path / "out"
-  proc = run_cli(f"--workdir={adain_workdir}", f"--content={cdir}", f"--style={tmp_path / 's.png'}",
-                 f"--out={out}", "--alpha=0.5")
+  proc = run_cli(
+    f"--workdir={adain_workdir}",
+    f"--content={cdir}",
+    f"--style={tmp_path / 's.png'}",
+    f"--out={out}",
+    "--alpha=0.5",
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert sorted(os.listdir(out)) == ["c0__s.png", "c1__s.png"]
   assert np.asarray(Image.open(out / "c1__s.png")).shape == (31, 40, 3)
-  proc = run_cli(f"--workdir={tmp_path}", f"--content={cdir}", f"--style={tmp_path / 's.png'}",
-                 f"--out={out}")
+  proc = run_cli(
+    f"--workdir={tmp_path}", f"--content={cdir}", f"--style={tmp_path / 's.png'}", f"--out={out}"
+  )
   assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error:")
 
 
@@ -158,11 +171,11 @@ def test_memory_guard_tiles_automatically_or_refuses(stylizer, caplog):
   per_pixel = stylizer._bytes_per_pixel()
   assert stylizer.memory_needed(96, 128) == int(per_pixel * 96 * 128) > 0
   try:
-    stylizer.memory_limit = int(per_pixel * 72.5 ** 2)   # a 72 px tile fits, the image not
+    stylizer.memory_limit = int(per_pixel * 72.5**2)  # a 72 px tile fits, the image not
     auto = stylizer.stylize(content, style)
     assert "stylizing in tiles of 72 px" in caplog.text
     np.testing.assert_array_equal(auto, stylizer.stylize(content, style, tile=72))
-    stylizer.memory_limit = int(per_pixel * 40 * 40)    # below the smallest automatic tile
+    stylizer.memory_limit = int(per_pixel * 40 * 40)  # below the smallest automatic tile
     with pytest.raises(UserError, match=r"needs about .* use --max_size=\d+ or less"):
       stylizer.stylize(content, style)
     with pytest.raises(UserError, match="--tile=96 needs about .* use a smaller --tile"):
@@ -181,11 +194,17 @@ def test_cli_folder_mode_skips_bad_files_and_keeps_every_output(adain_workdir, t
   (cdir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
   Image.fromarray(image(32, 32, 9)).save(tmp_path / "s.png")
   out = tmp_path / "out"
-  proc = run_cli(f"--workdir={adain_workdir}", f"--content={cdir}",
-                 f"--style={tmp_path / 's.png'}", f"--out={out}")
+  proc = run_cli(
+    f"--workdir={adain_workdir}",
+    f"--content={cdir}",
+    f"--style={tmp_path / 's.png'}",
+    f"--out={out}",
+  )
   assert proc.returncode == 1, proc.stderr[-2000:]
   written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
   assert written == ["a/x__s.png", "b/x__s.png", "x__s.png", "x_png__s.png"], written
   assert proc.stderr.strip().splitlines()[-2:] == [
-      "skipped 1 of 5 images:", f"  {cdir / 'broken.jpg'}: cannot read the image: "
-      + proc.stderr.split("broken.jpg: cannot read the image: ")[1].splitlines()[0]]
+    "skipped 1 of 5 images:",
+    f"  {cdir / 'broken.jpg'}: cannot read the image: "
+    + proc.stderr.split("broken.jpg: cannot read the image: ")[1].splitlines()[0],
+  ]

@@ -9,24 +9,25 @@ from ganstyle_jax.data import synthetic
 
 
 def test_render_scene_is_deterministic_varied_and_any_size():
-  a = synthetic.render_scene(synthetic.scene_seed('photo', 'train', 3), 48)
-  b = synthetic.render_scene(synthetic.scene_seed('photo', 'train', 3), 48)
-  c = synthetic.render_scene(synthetic.scene_seed('photo', 'train', 4), 48)
+  a = synthetic.render_scene(synthetic.scene_seed("photo", "train", 3), 48)
+  b = synthetic.render_scene(synthetic.scene_seed("photo", "train", 3), 48)
+  c = synthetic.render_scene(synthetic.scene_seed("photo", "train", 4), 48)
   assert a.shape == (48, 48, 3) and a.dtype == np.float32
   assert 0.0 <= a.min() and a.max() <= 1.0
   np.testing.assert_array_equal(a, b)
   assert np.abs(a - c).mean() > 0.05
   assert synthetic.render_scene(7, 80).shape == (80, 80, 3)
   # Domains and splits never share scene seeds (unpaired domains, held-out test scenes).
-  seeds = {synthetic.scene_seed(d, s, 0) for d in ('photo', 'painting') for s in ('train', 'test')}
+  seeds = {synthetic.scene_seed(d, s, 0) for d in ("photo", "painting") for s in ("train", "test")}
   assert len(seeds) == 4
 
 
 def test_painting_on_hand_built_images():
   # A flat image: blur changes nothing, no edges, every pixel becomes its nearest palette colour.
   flat = np.full((8, 8, 3), (0.22, 0.33, 0.58), np.float32)
-  np.testing.assert_allclose(synthetic.painting(flat), np.broadcast_to(synthetic.PALETTE[2],
-                                                                       (8, 8, 3)))
+  np.testing.assert_allclose(
+    synthetic.painting(flat), np.broadcast_to(synthetic.PALETTE[2], (8, 8, 3))
+  )
   # A sharp black/white step: the pixels next to the step are darkened to 0.25 x palette.
   step = np.zeros((8, 8, 3), np.float32)
   step[:, 4:] = 1.0
@@ -60,24 +61,28 @@ def test_known_answer_metrics():
   photos = synthetic.render_scene(1, 32)[None] * 2 - 1
   perfect = synthetic.painting_signed(photos)
   m = synthetic.known_answer_metrics(photos, perfect)
-  assert np.isinf(m['psnr']) and m['ssim'] == pytest.approx(1.0, abs=1e-5)
+  assert np.isinf(m["psnr"]) and m["ssim"] == pytest.approx(1.0, abs=1e-5)
   ident = synthetic.known_answer_metrics(photos, photos)
-  assert ident['psnr'] == pytest.approx(ident['psnr_identity'])
-  assert ident['ssim'] == pytest.approx(ident['ssim_identity'])
-  assert ident['psnr_identity'] < 20  # the photo is far from its painting
+  assert ident["psnr"] == pytest.approx(ident["psnr_identity"])
+  assert ident["ssim"] == pytest.approx(ident["ssim_identity"])
+  assert ident["psnr_identity"] < 20  # the photo is far from its painting
 
 
 def test_builder_builds_offline_with_paired_test_split(tmp_path):
   builder = synthetic.get_builder(size=24, num_train=6, num_test=3, data_dir=str(tmp_path))
   splits = builder.info.splits
   assert {k: splits[k].num_examples for k in splits} == {
-      'train_photo': 6, 'train_painting': 6, 'test_photo': 3, 'test_painting': 3}
-  examples = list(builder.as_dataset(split='test_photo').as_numpy_iterator())
+    "train_photo": 6,
+    "train_painting": 6,
+    "test_photo": 3,
+    "test_painting": 3,
+  }
+  examples = list(builder.as_dataset(split="test_photo").as_numpy_iterator())
   assert len(examples) == 3
   for ex in examples:
-    assert ex['image'].shape == (24, 24, 3)
-    expected = synthetic.to_uint8(synthetic.painting(ex['image'].astype(np.float32) / 255))
-    np.testing.assert_array_equal(ex['target'], expected)  # the exact known answer
+    assert ex["image"].shape == (24, 24, 3)
+    expected = synthetic.to_uint8(synthetic.painting(ex["image"].astype(np.float32) / 255))
+    np.testing.assert_array_equal(ex["target"], expected)  # the exact known answer
   # A second call reuses the prepared data.
   again = synthetic.get_builder(size=24, num_train=6, num_test=3, data_dir=str(tmp_path))
   assert again.is_prepared()
@@ -136,8 +141,11 @@ def test_style_palette_is_a_hue_rotation_and_lightness_scale_of_the_base():
     assert 0.8 - 1e-5 <= scale.min() and scale.max() <= 1.2 + 1e-5
     np.testing.assert_allclose(scale, scale[0], rtol=1e-5)
     s = scale[0]
-    np.testing.assert_allclose(np.linalg.norm(q[:, None] - q[None], axis=-1),
-                               s * np.linalg.norm(b[:, None] - b[None], axis=-1), atol=1e-5)
+    np.testing.assert_allclose(
+      np.linalg.norm(q[:, None] - q[None], axis=-1),
+      s * np.linalg.norm(b[:, None] - b[None], axis=-1),
+      atol=1e-5,
+    )
     cb, cq = b - b.mean(-1, keepdims=True), q / s - q.mean(-1, keepdims=True) / s
     i = np.argmax(np.linalg.norm(cb, axis=-1))
     cos = cb[i] @ cq[i] / (np.linalg.norm(cb[i]) * np.linalg.norm(cq[i]))
@@ -156,8 +164,9 @@ def test_style_k_recolours_the_regions_and_edges_of_style_zero():
       flat = np.isclose(base, colour).all(-1)
       dark = np.isclose(base, synthetic.EDGE_DARKEN * colour).all(-1)
       np.testing.assert_allclose(out[flat], np.broadcast_to(palette_k[i], out[flat].shape))
-      np.testing.assert_allclose(out[dark], np.broadcast_to(darken_k * palette_k[i],
-                                                            out[dark].shape), rtol=1e-6)
+      np.testing.assert_allclose(
+        out[dark], np.broadcast_to(darken_k * palette_k[i], out[dark].shape), rtol=1e-6
+      )
     assert _is_in(out, _colours(k)).all()
 
 
@@ -167,8 +176,7 @@ def test_painting_with_a_style_per_image_numpy_jax_and_jit():
   out = synthetic.painting(x, styles)
   for i, k in enumerate(styles):
     np.testing.assert_array_equal(out[i], synthetic.painting(x[i], k))
-  np.testing.assert_allclose(np.asarray(synthetic.painting(jnp.asarray(x), styles)), out,
-                             atol=1e-6)
+  np.testing.assert_allclose(np.asarray(synthetic.painting(jnp.asarray(x), styles)), out, atol=1e-6)
   # In a jitted step the style tables are data: one trace for any styles.
   palettes, darken = synthetic.style_tables(styles)
   paint = jax.jit(lambda im, p, d: synthetic.paint_regions(*synthetic.painting_regions(im), p, d))
@@ -197,7 +205,8 @@ def test_make_example_in_styles():
     k = synthetic.example_style(split, i, n)
     photo = synthetic.make_example("photo", split, i, 24, num_styles=n)
     np.testing.assert_array_equal(
-        photo["target"], synthetic.to_uint8(synthetic.painting(photo["image"] / 255.0, k)))
+      photo["target"], synthetic.to_uint8(synthetic.painting(photo["image"] / 255.0, k))
+    )
     paint = synthetic.make_example("painting", split, i, 24, num_styles=n)
     scene = synthetic.render_scene(synthetic.scene_seed("painting", split, i), 24)
     np.testing.assert_array_equal(paint["image"], synthetic.to_uint8(synthetic.painting(scene, k)))
@@ -215,10 +224,12 @@ def test_heldout_pairs_are_content_style_and_known_answer():
     assert pairs[key].min() >= -1 and pairs[key].max() <= 1
   for i, k in enumerate(pairs["style_index"]):
     one = synthetic.heldout_pair(i, 32, num_styles=4)
-    np.testing.assert_array_equal(one["content"],
-                                  synthetic.make_example("photo", "test", i, 32)["image"])
     np.testing.assert_array_equal(
-        one["target"], synthetic.to_uint8(synthetic.painting(one["content"] / 255.0, k)))
+      one["content"], synthetic.make_example("photo", "test", i, 32)["image"]
+    )
+    np.testing.assert_array_equal(
+      one["target"], synthetic.to_uint8(synthetic.painting(one["content"] / 255.0, k))
+    )
     # S is another scene, painted in style k and in no other style.
     style = one["style"].astype(np.float32) / 255.0
     assert _is_in(style, _colours(k), atol=0.5 / 255).all()
@@ -230,17 +241,25 @@ def test_heldout_pairs_are_content_style_and_known_answer():
 
 def test_known_answer_metrics_with_target_and_style_images():
   pairs = synthetic.heldout_pairs(2, 32, num_styles=2)
-  m = synthetic.known_answer_metrics(pairs["content"], pairs["target"], target=pairs["target"],
-                                     style_images=pairs["style"])
-  assert set(m) == {"psnr", "ssim", "psnr_identity", "ssim_identity", "psnr_colour_transfer",
-                    "ssim_colour_transfer"}
+  m = synthetic.known_answer_metrics(
+    pairs["content"], pairs["target"], target=pairs["target"], style_images=pairs["style"]
+  )
+  assert set(m) == {
+    "psnr",
+    "ssim",
+    "psnr_identity",
+    "ssim_identity",
+    "psnr_colour_transfer",
+    "ssim_colour_transfer",
+  }
   assert np.isinf(m["psnr"]) and m["psnr_identity"] < 20 and m["psnr_colour_transfer"] < 20
 
 
 def test_multi_style_builder(tmp_path):
   assert synthetic.config_name(64, 2000, 64) == "s64_n2000_t64_seed0"  # default name unchanged
-  builder = synthetic.get_builder(size=16, num_train=4, num_test=2, data_dir=str(tmp_path),
-                                  styles=3)
+  builder = synthetic.get_builder(
+    size=16, num_train=4, num_test=2, data_dir=str(tmp_path), styles=3
+  )
   assert builder.builder_config.name == "s16_n4_t2_seed0_styles3"
   train = list(builder.as_dataset(split="train_painting").as_numpy_iterator())
   assert sorted(int(ex["style"]) for ex in train) == [0, 0, 1, 2]

@@ -1,4 +1,5 @@
 """train_and_evaluate end to end on tiny configs: outputs, exact resume, SIGTERM, NaN, errors."""
+
 import glob
 import json
 import os
@@ -29,15 +30,15 @@ def restored_state(workdir, config, step=None):
 @pytest.mark.parametrize("model,parallelism", [("adain_gan", "pmap"), ("cyclegan", "jit")])
 def test_train_writes_everything(tmp_path, monkeypatch, model, parallelism):
   config = tiny_config(model, parallelism, steps=2)
-  monkeypatch.chdir(tmp_path.parent)   # a relative --workdir, as in the README's command
+  monkeypatch.chdir(tmp_path.parent)  # a relative --workdir, as in the README's command
   result = train.train_and_evaluate(config, tmp_path.name)
   assert json.load(open(tmp_path / "config.json"))["model"]["name"] == model
   assert os.path.exists(tmp_path / "samples" / "step_000002.png")
   assert glob.glob(str(tmp_path / "events.out.tfevents.*"))
   assert all(np.isfinite(v) for v in result.values())
-  assert "eval/psnr" in result and "eval/psnr_identity" in result   # synthetic known answer
+  assert "eval/psnr" in result and "eval/psnr_identity" in result  # synthetic known answer
   for name in ("content_distance", "style_gram", "style_mean_std", "swd", "fid_vgg", "kid_vgg"):
-    assert f"eval/{name}" in result   # the evaluation suite, logged in the loop
+    assert f"eval/{name}" in result  # the evaluation suite, logged in the loop
   state, data_state, step = restored_state(str(tmp_path), config)
   assert step == 2 and int(state.step) == 2 and data_state
 
@@ -62,14 +63,17 @@ def wrap_train_iterator(monkeypatch, on_next):
   class Wrapped:
     def __init__(self, it):
       self.it, self.n = it, 0
+
     def __getattr__(self, name):
       return getattr(self.it, name)
+
     def __next__(self):
       self.n += 1
       return on_next(self.n, next(self.it))
 
-  monkeypatch.setattr(input_pipeline, "create_train_iterator",
-                      lambda *a, **k: Wrapped(real(*a, **k)))
+  monkeypatch.setattr(
+    input_pipeline, "create_train_iterator", lambda *a, **k: Wrapped(real(*a, **k))
+  )
 
 
 def test_sigterm_saves_and_returns(tmp_path, monkeypatch):
@@ -87,13 +91,17 @@ def test_sigterm_saves_and_returns(tmp_path, monkeypatch):
   # step <= 3; the saved data position counts exactly the batches trained on, not those read.
   assert 1 <= step <= 3
   batch = config.data.global_batch_size
-  assert data_state["positions"] == {"content": step * batch, "style": step * batch,
-                                     "real": step * batch}
+  assert data_state["positions"] == {
+    "content": step * batch,
+    "style": step * batch,
+    "real": step * batch,
+  }
 
 
 def test_nan_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path, monkeypatch):
-  wrap_train_iterator(monkeypatch, lambda n, batch: (
-      {k: v * np.nan for k, v in batch.items()} if n >= 3 else batch))
+  wrap_train_iterator(
+    monkeypatch, lambda n, batch: {k: v * np.nan for k, v in batch.items()} if n >= 3 else batch
+  )
   config = tiny_config("adain_gan", "pmap", steps=6)
   with pytest.raises(train.NonFiniteLossError, match=r"is nan at step 4"):
     train.train_and_evaluate(config, str(tmp_path))
@@ -114,9 +122,19 @@ def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
 
 def test_config_typo_fails_at_once(tmp_path):
   proc = subprocess.run(
-      [sys.executable, "-m", "ganstyle_jax.main", "--config=configs/demo.py",
-       f"--workdir={tmp_path}", "--config.data.imag_size=32"],
-      cwd=REPO, capture_output=True, text=True, timeout=120)
+    [
+      sys.executable,
+      "-m",
+      "ganstyle_jax.main",
+      "--config=configs/demo.py",
+      f"--workdir={tmp_path}",
+      "--config.data.imag_size=32",
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert proc.returncode != 0
   assert "imag_size" in proc.stderr
   assert not os.path.exists(tmp_path / "checkpoints")
@@ -125,6 +143,7 @@ def test_config_typo_fails_at_once(tmp_path):
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "configs", "*.py"))))
 def test_every_config_loads_and_builds(path):
   from ml_collections import config_flags
+
   config = config_flags.config_flags._LoadConfigModule("c", path).get_config()
   reference = tiny_config(config.model.name)
   assert set(config.keys()) == set(reference.keys())

@@ -1,4 +1,5 @@
 """VGG19 weight loading from files written in the real Keras and torchvision layouts."""
+
 import h5py
 import jax
 import numpy as np
@@ -17,8 +18,10 @@ def random_weights(seed=0):
   out, in_ch = {}, 3
   for name in vgg.CONV_NAMES:
     c = vgg.CONV_CHANNELS[name]
-    out[name] = (rng.normal(0, np.sqrt(2 / (9 * in_ch)), (3, 3, in_ch, c)).astype(np.float32),
-                 rng.normal(0, 0.1, (c,)).astype(np.float32))
+    out[name] = (
+      rng.normal(0, np.sqrt(2 / (9 * in_ch)), (3, 3, in_ch, c)).astype(np.float32),
+      rng.normal(0, 0.1, (c,)).astype(np.float32),
+    )
     in_ch = c
   return out
 
@@ -67,8 +70,14 @@ def first_block_reference(x01_channels, kernels):
   """relu1_2 by SciPy cross-correlation with zero padding; x01_channels [H, W, 3] normalised."""
   h = x01_channels
   for k, b in kernels:
-    out = np.stack([sum(signal.correlate2d(h[..., i], k[:, :, i, o], mode="same")
-                        for i in range(h.shape[-1])) + b[o] for o in range(k.shape[-1])], -1)
+    out = np.stack(
+      [
+        sum(signal.correlate2d(h[..., i], k[:, :, i, o], mode="same") for i in range(h.shape[-1]))
+        + b[o]
+        for o in range(k.shape[-1])
+      ],
+      -1,
+    )
     h = np.maximum(out, 0)
   return h
 
@@ -80,6 +89,7 @@ def weight_files(tmp_path_factory):
   write_keras_h5(d / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", w)
   sd = write_torch_npz(d / "vgg19.npz", w)
   from safetensors.numpy import save_file
+
   save_file(sd, str(d / "vgg19.safetensors"))
   return d, w
 
@@ -108,16 +118,19 @@ def test_first_block_matches_scipy_reference(weight_files):
   # Keras: BGR, 0-255, minus the mean pixel, with the BGR-ordered kernel as stored in the file.
   keras = vgg.load_params(str(d / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"))
   bgr = ((x[0] + 1) * 127.5)[..., ::-1] - CAFFE_MEAN_BGR
-  ref = first_block_reference(bgr, [(w["conv1_1"][0][:, :, ::-1, :], w["conv1_1"][1]),
-                                    w["conv1_2"]])
-  np.testing.assert_allclose(vgg.features(keras, x, ["relu1_2"])["relu1_2"][0], ref,
-                             rtol=1e-3, atol=1e-2)
+  ref = first_block_reference(
+    bgr, [(w["conv1_1"][0][:, :, ::-1, :], w["conv1_1"][1]), w["conv1_2"]]
+  )
+  np.testing.assert_allclose(
+    vgg.features(keras, x, ["relu1_2"])["relu1_2"][0], ref, rtol=1e-3, atol=1e-2
+  )
   # torchvision: RGB in [0, 1] standardised with the ImageNet mean/std.
   torch_p = vgg.load_params(str(d / "vgg19.npz"))
   rgb = ((x[0] + 1) / 2 - np.array(vgg.TORCH_MEAN)) / np.array(vgg.TORCH_STD)
   ref = first_block_reference(rgb, block1)
-  np.testing.assert_allclose(vgg.features(torch_p, x, ["relu1_2"])["relu1_2"][0], ref,
-                             rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(
+    vgg.features(torch_p, x, ["relu1_2"])["relu1_2"][0], ref, rtol=1e-4, atol=1e-4
+  )
 
 
 def test_missing_layer_is_a_clear_error(tmp_path):
@@ -146,14 +159,15 @@ def test_corrupt_and_missing_files(tmp_path):
   with pytest.raises(UserError, match="does not exist"):
     vgg.load_params(str(tmp_path / "nope.h5"))
   with pytest.raises(UserError, match="unknown format"):
-    vgg.load_params(str(bad.with_suffix(".txt")) if bad.with_suffix(".txt").write_text("x")
-                    else "")
+    vgg.load_params(str(bad.with_suffix(".txt")) if bad.with_suffix(".txt").write_text("x") else "")
 
 
 def test_imagenet_offline_error_names_url_and_path(tmp_path, monkeypatch):
   monkeypatch.setenv("GANSTYLE_CACHE", str(tmp_path))
+
   def no_network(*args, **kwargs):
     raise OSError("network unreachable")
+
   monkeypatch.setattr(vgg.urllib.request, "urlretrieve", no_network)
   with pytest.raises(UserError) as e:
     vgg.load_params("imagenet")

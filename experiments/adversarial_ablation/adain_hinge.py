@@ -1,4 +1,5 @@
 """Arm: AdaIN + PatchGAN, hinge adversarial loss, w_adv = 1."""
+
 import os
 import sys
 

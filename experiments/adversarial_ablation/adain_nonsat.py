@@ -1,4 +1,5 @@
 """Arm: AdaIN + PatchGAN, nonsat adversarial loss, w_adv = 1."""
+
 import os
 import sys
 

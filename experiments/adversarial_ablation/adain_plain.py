@@ -1,4 +1,5 @@
 """Arm: plain AdaIN, mean/std style loss, no adversarial term (w_adv = 0)."""
+
 import os
 import sys
 

@@ -1,4 +1,5 @@
 """Arm: plain AdaIN with the Gram style loss instead of mean/std (w_adv = 0)."""
+
 import os
 import sys
 

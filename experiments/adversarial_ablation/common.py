@@ -3,6 +3,7 @@
 All arms: the embedded synthetic dataset at 64 px, batch 4, STEPS steps, frozen random VGG19
 (no download), evaluation on the 64 held-out test scenes every 200 steps.
 """
+
 from ganstyle_jax.config_base import base_config
 
 STEPS = 800

@@ -1,4 +1,5 @@
 """Arm: CycleGAN (unpaired photo <-> painting, no VGG losses)."""
+
 import os
 import sys
 

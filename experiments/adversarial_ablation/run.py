@@ -9,6 +9,7 @@ ARM.py --workdir=runs/ARM/seed_S --config.seed=S` would, then is evaluated as
 (same functions, one process, so TF/JAX start once). Writes results.md, results.json and
 figures/*.png beside this file. Needs matplotlib (`pip install -e '.[experiments]'`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,18 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ARMS = ("adain_plain", "adain_plain_gram", "adain_nonsat", "adain_lsgan", "adain_hinge",
-        "cyclegan")
-LABELS = {"adain_plain": "AdaIN, mean/std, w_adv=0", "adain_plain_gram": "AdaIN, Gram, w_adv=0",
-          "adain_nonsat": "AdaIN + nonsat", "adain_lsgan": "AdaIN + lsgan",
-          "adain_hinge": "AdaIN + hinge", "cyclegan": "CycleGAN"}
+ARMS = ("adain_plain", "adain_plain_gram", "adain_nonsat", "adain_lsgan", "adain_hinge", "cyclegan")
+LABELS = {
+  "adain_plain": "AdaIN, mean/std, w_adv=0",
+  "adain_plain_gram": "AdaIN, Gram, w_adv=0",
+  "adain_nonsat": "AdaIN + nonsat",
+  "adain_lsgan": "AdaIN + lsgan",
+  "adain_hinge": "AdaIN + hinge",
+  "cyclegan": "CycleGAN",
+}
 TABLE = ("psnr", "ssim", "swd", "style_mean_std", "style_gram", "content_distance", "fid_vgg")
 HIGHER = {"psnr", "ssim"}
-STEPS_OVERRIDE = 0   # --steps: a quick smoke run of the script, not the study
+STEPS_OVERRIDE = 0  # --steps: a quick smoke run of the script, not the study
 
 
 RUNS = os.path.join(HERE, "runs")
@@ -40,6 +45,7 @@ def workdir(arm: str, seed: int) -> str:
 
 def run_one(arm: str, seed: int) -> None:
   from ganstyle_jax import evaluate, train  # pylint: disable=g-import-not-at-top
+
   wd = workdir(arm, seed)
   if os.path.exists(os.path.join(wd, "eval.json")):
     return
@@ -60,12 +66,13 @@ def run_one(arm: str, seed: int) -> None:
 def scalars(wd: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   """{tag: (steps, values)} from a run's TensorBoard events (clu writes tensor summaries)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   out: dict[str, list] = {}
   for path in sorted(glob.glob(os.path.join(wd, "events.out.tfevents.*"))):
     for event in tf.compat.v1.train.summary_iterator(path):
       for v in event.summary.value:
         value = tf.make_ndarray(v.tensor)
-        if value.ndim == 0:      # scalars; sample grids are image tensors
+        if value.ndim == 0:  # scalars; sample grids are image tensors
           out.setdefault(v.tag, []).append((event.step, float(value)))
   return {k: tuple(np.array(x) for x in zip(*sorted(v))) for k, v in out.items()}
 
@@ -76,24 +83,38 @@ def _mean_std(xs) -> str:
 
 def report(arms, seeds) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
-  evals = {a: [json.load(open(os.path.join(workdir(a, s), "eval.json"))) for s in seeds]
-           for a in arms}
-  rows = ["| arm | " + " | ".join(f"{m} {'↑' if m in HIGHER else '↓'}" for m in TABLE)
-          + " | train s/run |", "|---" * (len(TABLE) + 2) + "|"]
+  evals = {
+    a: [json.load(open(os.path.join(workdir(a, s), "eval.json"))) for s in seeds] for a in arms
+  }
+  rows = [
+    "| arm | "
+    + " | ".join(f"{m} {'↑' if m in HIGHER else '↓'}" for m in TABLE)
+    + " | train s/run |",
+    "|---" * (len(TABLE) + 2) + "|",
+  ]
   summary = {}
   for a in arms:
     ms = [e["metrics"] for e in evals[a]]
     summary[a] = {m: [x[m] for x in ms] for m in TABLE}
-    rows.append(f"| {LABELS[a]} | " + " | ".join(_mean_std(summary[a][m]) for m in TABLE)
-                + f" | {np.mean([e['train_wall_s'] for e in evals[a]]):.0f} |")
+    rows.append(
+      f"| {LABELS[a]} | "
+      + " | ".join(_mean_std(summary[a][m]) for m in TABLE)
+      + f" | {np.mean([e['train_wall_s'] for e in evals[a]]):.0f} |"
+    )
   ident = [e["metrics"] for a in arms for e in evals[a] if a != "cyclegan"]
-  rows.append("| identity (output = content photo) | " + " | ".join(
+  rows.append(
+    "| identity (output = content photo) | "
+    + " | ".join(
       _mean_std([x[f"{m}_identity"] for x in ident]) if f"{m}_identity" in ident[0] else "0"
-      for m in TABLE) + " | — |")
+      for m in TABLE
+    )
+    + " | — |"
+  )
   with open(os.path.join(HERE, "results.md"), "w") as f:
     f.write("\n".join(rows) + "\n")
   with open(os.path.join(HERE, "results.json"), "w") as f:
@@ -101,9 +122,14 @@ def report(arms, seeds) -> None:
 
   os.makedirs(os.path.join(HERE, "figures"), exist_ok=True)
   curves = {a: [scalars(workdir(a, s)) for s in seeds] for a in arms}
-  panels = [("g/content", "G content loss (train)"), ("g/style", "G style loss (train)"),
-            ("g/adv", "G adversarial loss (train)"), ("d/loss", "D loss (train)"),
-            ("eval/psnr", "known-answer PSNR (dB, held-out)"), ("eval/swd", "SWD x1e3 (held-out)")]
+  panels = [
+    ("g/content", "G content loss (train)"),
+    ("g/style", "G style loss (train)"),
+    ("g/adv", "G adversarial loss (train)"),
+    ("d/loss", "D loss (train)"),
+    ("eval/psnr", "known-answer PSNR (dB, held-out)"),
+    ("eval/swd", "SWD x1e3 (held-out)"),
+  ]
   fig, axes = plt.subplots(2, 3, figsize=(15, 8))
   for ax, (tag, title) in zip(axes.flat, panels):
     for i, a in enumerate(arms):
@@ -111,13 +137,14 @@ def report(arms, seeds) -> None:
       if not runs:
         continue
       steps = runs[0][0]
-      vals = np.stack([r[1][:len(steps)] for r in runs])
-      color = f"C{i}"   # one colour per arm in every panel, whether or not it logs this tag
+      vals = np.stack([r[1][: len(steps)] for r in runs])
+      color = f"C{i}"  # one colour per arm in every panel, whether or not it logs this tag
       ax.plot(steps, vals.mean(0), label=LABELS[a], color=color)
       ax.fill_between(steps, vals.min(0), vals.max(0), alpha=0.15, color=color)
     if tag == "eval/psnr":
-      ax.axhline(np.mean([x["psnr_identity"] for x in ident]), color="k", ls="--",
-                 label="identity baseline")
+      ax.axhline(
+        np.mean([x["psnr_identity"] for x in ident]), color="k", ls="--", label="identity baseline"
+      )
     ax.set_title(title)
     ax.set_xlabel("step")
   axes.flat[4].legend(fontsize=8)
@@ -148,7 +175,7 @@ def main():
   arms = args.arms.split(",")
   seeds = [int(s) for s in args.seeds.split(",")]
   if not args.report_only:
-    for seed in seeds:          # seed-major: every arm has a result early
+    for seed in seeds:  # seed-major: every arm has a result early
       for arm in arms:
         run_one(arm, seed)
   report(arms, seeds)

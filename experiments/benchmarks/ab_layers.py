@@ -13,6 +13,7 @@ set of these replacements:
   python experiments/benchmarks/ab_layers.py --model=cyclegan --image_size=128 \
       --variants=current,no_winograd
 """
+
 import argparse
 import contextlib
 import dataclasses
@@ -38,15 +39,17 @@ def autodiff_instance_norm(x, eps=1e-5):
 
 # Replacements of the convolutions' path choice (the networks' conv_policy) ...
 POLICIES = {
-    "no_winograd": lambda p: dataclasses.replace(p, winograd_channels=1 << 30),
-    "xla_convolutions": lambda p: dataclasses.replace(p, xla_only=True),
+  "no_winograd": lambda p: dataclasses.replace(p, winograd_channels=1 << 30),
+  "xla_convolutions": lambda p: dataclasses.replace(p, xla_only=True),
 }
 # ... and of functions the networks call.
 REPLACEMENTS = {
-    "autodiff_instance_norm": lambda: mock.patch.object(layers, "instance_norm",
-                                                        autodiff_instance_norm),
-    "reduce_window_max_pool": lambda: mock.patch.object(
-        layers, "max_pool_2x2", lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))),
+  "autodiff_instance_norm": lambda: mock.patch.object(
+    layers, "instance_norm", autodiff_instance_norm
+  ),
+  "reduce_window_max_pool": lambda: mock.patch.object(
+    layers, "max_pool_2x2", lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))
+  ),
 }
 
 
@@ -75,16 +78,24 @@ def main():
       body, state, batch, vgg = benchmark.train_problem(c, policy)
       compiled[variant] = jax.jit(body).lower(state, batch, vgg, key).compile()
   times = {k: [] for k in compiled}
-  for r in range(a.rounds + 1):           # round 0 warms up
+  for r in range(a.rounds + 1):  # round 0 warms up
     for name, f in compiled.items():
       t = time.perf_counter()
       jax.block_until_ready(f(state, batch, vgg, key))
       if r:
         times[name].append(time.perf_counter() - t)
-  print(json.dumps({"model": a.model, "image_size": a.image_size,
-                    "global_batch_size": a.global_batch_size, "adversarial": not a.no_adv,
-                    **{f"step_s_{k}": float(np.median(v)) for k, v in times.items()},
-                    **{f"step_s_all_{k}": v for k, v in times.items()}}))
+  print(
+    json.dumps(
+      {
+        "model": a.model,
+        "image_size": a.image_size,
+        "global_batch_size": a.global_batch_size,
+        "adversarial": not a.no_adv,
+        **{f"step_s_{k}": float(np.median(v)) for k, v in times.items()},
+        **{f"step_s_all_{k}": v for k, v in times.items()},
+      }
+    )
+  )
 
 
 if __name__ == "__main__":

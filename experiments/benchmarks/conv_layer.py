@@ -11,6 +11,7 @@ torch_reference.py). One JSON line per shape, medians in ms. Run the two one aft
 A shape is images x size x in channels x out channels. Paths (jax): `xla` is XLA's own
 convolution, `winograd_2` and `winograd_4` force F(2x2, 3x3) and F(4x4, 3x3).
 """
+
 import argparse
 import functools
 import json
@@ -36,6 +37,7 @@ def jax_layer(shape, n):
   k = jax.random.normal(keys[1], (3, 3, i, o)) * 0.05
   dy = jax.random.normal(keys[2], (b, size, size, o))
   out = {}
+
   def jitted(policy):
     conv = lambda x, k: ops.conv2d(layers.reflect_pad(x, 1), k, padding="VALID", policy=policy)
 
@@ -45,9 +47,11 @@ def jax_layer(shape, n):
 
     return jax.jit(conv), jax.jit(both)
 
-  policies = {"xla": ops.ConvPolicy(winograd_channels=1 << 30),
-              "winograd_2": ops.ConvPolicy(winograd_channels=1, winograd_tile4_size=1 << 30),
-              "winograd_4": ops.ConvPolicy(winograd_channels=1, winograd_tile4_size=0)}
+  policies = {
+    "xla": ops.ConvPolicy(winograd_channels=1 << 30),
+    "winograd_2": ops.ConvPolicy(winograd_channels=1, winograd_tile4_size=1 << 30),
+    "winograd_4": ops.ConvPolicy(winograd_channels=1, winograd_tile4_size=0),
+  }
   for path, policy in policies.items():
     fwd, both = jitted(policy)
     out[f"{path}_fwd_ms"] = median_ms(timed, functools.partial(fwd, x, k), n)
@@ -57,7 +61,7 @@ def jax_layer(shape, n):
 
 def torch_layer(shape, n):
   import torch
-  from torch_reference import timed    # this script's folder, in a torch environment
+  from torch_reference import timed  # this script's folder, in a torch environment
 
   torch.set_num_threads(2)
   b, size, i, o = shape
@@ -72,8 +76,11 @@ def torch_layer(shape, n):
   def both():
     torch.autograd.grad(conv(x), (x, conv[1].weight), dy)
 
-  return {"torch_fwd_ms": median_ms(timed, fwd, n), "torch_fwd_bwd_ms": median_ms(timed, both, n),
-          "torch_version": torch.__version__}
+  return {
+    "torch_fwd_ms": median_ms(timed, fwd, n),
+    "torch_fwd_bwd_ms": median_ms(timed, both, n),
+    "torch_version": torch.__version__,
+  }
 
 
 def main():

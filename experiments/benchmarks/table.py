@@ -5,6 +5,7 @@
 Lines are paired by workload (benchmark, model, image size, batch, adversarial term); when a
 workload was measured more than once, the last line of each framework is used.
 """
+
 import json
 import sys
 
@@ -12,8 +13,15 @@ import sys
 def workload(r: dict) -> tuple:
   if r["benchmark"] == "stylize":
     return ("stylize", r["image_size"])
-  return ("train", r["model"], r["image_size"], r["global_batch_size"], r["adversarial"],
-          r.get("parallelism", "jit"), r.get("dtype", "float32"))
+  return (
+    "train",
+    r["model"],
+    r["image_size"],
+    r["global_batch_size"],
+    r["adversarial"],
+    r.get("parallelism", "jit"),
+    r.get("dtype", "float32"),
+  )
 
 
 def name(r: dict) -> str:
@@ -35,13 +43,18 @@ def main(path: str):
     for line in f:
       r = json.loads(line)
       (torch if r.get("framework") == "pytorch" else ours)[workload(r)] = r
-  print("| workload | GFLOP/step ours (XLA) / PyTorch | ours s | PyTorch s | PyTorch s / ours s |"
-        " compile s |")
+  print(
+    "| workload | GFLOP/step ours (XLA) / PyTorch | ours s | PyTorch s | PyTorch s / ours s |"
+    " compile s |"
+  )
   print("|---|---|---|---|---|---|")
   for key, r in ours.items():
     t = torch.get(key)
-    gflop = (f"{r['flops_per_step'] / 1e9:.0f} / {t['flops_per_step'] / 1e9:.0f}"
-             if t and "flops_per_step" in r else "—")
+    gflop = (
+      f"{r['flops_per_step'] / 1e9:.0f} / {t['flops_per_step'] / 1e9:.0f}"
+      if t and "flops_per_step" in r
+      else "—"
+    )
     ts = f"{seconds(t):.2f}" if t else "—"
     ratio = f"{seconds(t) / seconds(r):.2f}" if t else "—"
     print(f"| {name(r)} | {gflop} | {seconds(r):.2f} | {ts} | {ratio} | {r['compile_s']:.1f} |")

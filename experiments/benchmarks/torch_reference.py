@@ -20,6 +20,7 @@ PyTorch is not a dependency of ganstyle_jax; install it in its own environment:
 
 Prints one JSON line per run, with the same field names as `python -m ganstyle_jax.benchmark`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,12 +45,17 @@ def n_params(m: nn.Module) -> int:
 
 
 class ResnetBlock(nn.Module):
-
   def __init__(self, dim: int):
     super().__init__()
     self.body = nn.Sequential(
-        nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
-        nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim))
+      nn.ReflectionPad2d(1),
+      nn.Conv2d(dim, dim, 3),
+      nn.InstanceNorm2d(dim),
+      nn.ReLU(True),
+      nn.ReflectionPad2d(1),
+      nn.Conv2d(dim, dim, 3),
+      nn.InstanceNorm2d(dim),
+    )
 
   def forward(self, x):
     return x + self.body(x)
@@ -58,13 +64,18 @@ class ResnetBlock(nn.Module):
 def resnet_generator(ngf: int = 64, n_blocks: int = 9) -> nn.Module:
   layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
   for mult in (1, 2):
-    layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1),
-               nn.InstanceNorm2d(ngf * mult * 2), nn.ReLU(True)]
+    layers += [
+      nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1),
+      nn.InstanceNorm2d(ngf * mult * 2),
+      nn.ReLU(True),
+    ]
   layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
   for mult in (4, 2):
-    layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
-                                  output_padding=1),
-               nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU(True)]
+    layers += [
+      nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1),
+      nn.InstanceNorm2d(ngf * mult // 2),
+      nn.ReLU(True),
+    ]
   layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
   return nn.Sequential(*layers)
 
@@ -73,9 +84,12 @@ def patchgan(ndf: int = 64, n_layers: int = 3) -> nn.Module:
   layers = [nn.Conv2d(3, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
   mult = 1
   for i in range(1, n_layers + 1):
-    prev, mult = mult, min(2 ** i, 8)
-    layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2 if i < n_layers else 1, padding=1),
-               nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
+    prev, mult = mult, min(2**i, 8)
+    layers += [
+      nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2 if i < n_layers else 1, padding=1),
+      nn.InstanceNorm2d(ndf * mult),
+      nn.LeakyReLU(0.2, True),
+    ]
   layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
   return nn.Sequential(*layers)
 
@@ -105,9 +119,12 @@ def cyclegan_step_fn(args):
     fake_b, fake_a = g_ab(real_a), g_ba(real_b)
     rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
     idt_a, idt_b = g_ab(real_b), g_ba(real_a)
-    loss_g = (lsgan(d_b(fake_b), 1.0) + lsgan(d_a(fake_a), 1.0)
-              + 10 * (F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b))
-              + 5 * (F.l1_loss(idt_a, real_b) + F.l1_loss(idt_b, real_a)))
+    loss_g = (
+      lsgan(d_b(fake_b), 1.0)
+      + lsgan(d_a(fake_a), 1.0)
+      + 10 * (F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b))
+      + 5 * (F.l1_loss(idt_a, real_b) + F.l1_loss(idt_b, real_a))
+    )
     opt_g.zero_grad()
     loss_g.backward()
     opt_g.step()
@@ -115,8 +132,12 @@ def cyclegan_step_fn(args):
     for p in list(d_a.parameters()) + list(d_b.parameters()):
       p.requires_grad_(True)
     opt_d.zero_grad()
-    loss_d = 0.5 * (lsgan(d_b(real_b), 1.0) + lsgan(d_b(fake_b.detach()), 0.0)
-                    + lsgan(d_a(real_a), 1.0) + lsgan(d_a(fake_a.detach()), 0.0))
+    loss_d = 0.5 * (
+      lsgan(d_b(real_b), 1.0)
+      + lsgan(d_b(fake_b.detach()), 0.0)
+      + lsgan(d_a(real_a), 1.0)
+      + lsgan(d_a(fake_a.detach()), 0.0)
+    )
     loss_d.backward()
     opt_d.step()
     return loss_g.item() + loss_d.item()
@@ -126,7 +147,7 @@ def cyclegan_step_fn(args):
 
 # ----------------------------------------------------------------------------- AdaIN
 
-VGG_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512]   # conv1_1 .. conv4_1
+VGG_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512]  # conv1_1 .. conv4_1
 
 
 class Encoder(nn.Module):
@@ -141,7 +162,7 @@ class Encoder(nn.Module):
       else:
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(c, v, 3), nn.ReLU(True)]
         c = v
-    cuts = [3, 3 + 3 + 1 + 3, 3 + 3 + 1 + 3 + 3 + 1 + 3, len(layers)]   # after relu1_1 .. relu4_1
+    cuts = [3, 3 + 3 + 1 + 3, 3 + 3 + 1 + 3 + 3 + 1 + 3, len(layers)]  # after relu1_1 .. relu4_1
     self.slices = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in zip([0] + cuts, cuts))
 
   def forward(self, x):
@@ -155,10 +176,22 @@ class Encoder(nn.Module):
 def decoder() -> nn.Module:
   def conv(i, o, relu=True):
     return [nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3)] + ([nn.ReLU()] if relu else [])
+
   up = [nn.Upsample(scale_factor=2, mode="nearest")]
-  return nn.Sequential(*conv(512, 256), *up, *conv(256, 256), *conv(256, 256), *conv(256, 256),
-                       *conv(256, 128), *up, *conv(128, 128), *conv(128, 64), *up,
-                       *conv(64, 64), *conv(64, 3, relu=False))
+  return nn.Sequential(
+    *conv(512, 256),
+    *up,
+    *conv(256, 256),
+    *conv(256, 256),
+    *conv(256, 256),
+    *conv(256, 128),
+    *up,
+    *conv(128, 128),
+    *conv(128, 64),
+    *up,
+    *conv(64, 64),
+    *conv(64, 3, relu=False),
+  )
 
 
 def mean_std(f, eps: float = 1e-5):
@@ -191,8 +224,10 @@ def adain_step_fn(args):
     out = dec(t)
     o_feats = enc(out)
     loss_c = F.mse_loss(o_feats[-1], t)
-    loss_s = sum(F.mse_loss(om, sm) + F.mse_loss(os_, ss)
-                 for (om, os_), (sm, ss) in zip(map(mean_std, o_feats), map(mean_std, s_feats)))
+    loss_s = sum(
+      F.mse_loss(om, sm) + F.mse_loss(os_, ss)
+      for (om, os_), (sm, ss) in zip(map(mean_std, o_feats), map(mean_std, s_feats))
+    )
     loss_g = loss_c + 10 * loss_s
     if d is not None:
       for p in d.parameters():
@@ -221,7 +256,7 @@ def stylize_fn(args):
 
   @torch.no_grad()
   def run():
-    return dec(adain(enc(x)[-1], enc(x)[-1])).sum().item()   # encode C and S, AdaIN, decode
+    return dec(adain(enc(x)[-1], enc(x)[-1])).sum().item()  # encode C and S, AdaIN, decode
 
   return run
 
@@ -270,22 +305,40 @@ def main():
     flops = count_flops(fn)
     first, ts = timed(fn, args.warmup, args.steps)
     step_s = statistics.median(ts)
-    result = {"benchmark": "train", "model": args.model, "image_size": args.image_size,
-              "global_batch_size": args.global_batch_size, "adversarial": not args.no_adv,
-              **({"n_blocks": args.n_blocks} if args.model == "cyclegan" else {}),
-              "step_s": step_s, "images_per_sec": args.global_batch_size / step_s,
-              "step_s_all": ts, "first_step_s": first, "flops_per_step": flops,
-              "achieved_flops": flops / step_s}
+    result = {
+      "benchmark": "train",
+      "model": args.model,
+      "image_size": args.image_size,
+      "global_batch_size": args.global_batch_size,
+      "adversarial": not args.no_adv,
+      **({"n_blocks": args.n_blocks} if args.model == "cyclegan" else {}),
+      "step_s": step_s,
+      "images_per_sec": args.global_batch_size / step_s,
+      "step_s_all": ts,
+      "first_step_s": first,
+      "flops_per_step": flops,
+      "achieved_flops": flops / step_s,
+    }
   else:
     fn = stylize_fn(args)
     first, ts = timed(fn, args.warmup, args.steps)
-    result = {"benchmark": "stylize", "method": "generator", "image_size": args.image_size,
-              "latency_ms": 1000 * statistics.median(ts), "latency_ms_all": [1000 * t for t in ts],
-              "first_step_s": first}
-  result.update({"framework": "pytorch", "torch_version": torch.__version__,
-                 "threads": torch.get_num_threads(),
-                 "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
+    result = {
+      "benchmark": "stylize",
+      "method": "generator",
+      "image_size": args.image_size,
+      "latency_ms": 1000 * statistics.median(ts),
+      "latency_ms_all": [1000 * t for t in ts],
+      "first_step_s": first,
+    }
+  result.update(
+    {
+      "framework": "pytorch",
+      "torch_version": torch.__version__,
+      "threads": torch.get_num_threads(),
+      "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+  )
   print(json.dumps(result), flush=True)
 
 

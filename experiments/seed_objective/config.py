@@ -4,6 +4,7 @@ Every arm is the same adain_gan recipe on the multi-style synthetic benchmark (6
 random VGG19, STYLES train styles, evaluated on held-out styles never seen in training) with
 one change; the study README says what each arm tests. ARM names: see ARMS.
 """
+
 import os
 import runpy
 
@@ -48,6 +49,7 @@ def _adv(kind):
   def arm(c):
     c.loss.adv_type = kind
     return c
+
   return arm
 
 
@@ -91,25 +93,28 @@ def _schedule(c):
 
 
 ARMS = {
-    "no_adv": lambda: _no_adv(recipe()),
-    "nonsat": lambda: _adv("nonsat")(recipe()),
-    "lsgan": lambda: _adv("lsgan")(recipe()),
-    "hinge": lambda: _adv("hinge")(recipe()),
-    "supervised": lambda: _supervised(recipe()),
-    "single_adain": lambda: single_style(recipe()),
-    "single_cyclegan": _cyclegan,
-    "single_pix2pix": _pix2pix,
+  "no_adv": lambda: _no_adv(recipe()),
+  "nonsat": lambda: _adv("nonsat")(recipe()),
+  "lsgan": lambda: _adv("lsgan")(recipe()),
+  "hinge": lambda: _adv("hinge")(recipe()),
+  "supervised": lambda: _supervised(recipe()),
+  "single_adain": lambda: single_style(recipe()),
+  "single_cyclegan": _cyclegan,
+  "single_pix2pix": _pix2pix,
 }
 LABELS = {
-    "no_adv": "AdaIN, no adversarial term", "nonsat": "AdaIN-GAN, nonsat (the seed's)",
-    "lsgan": "AdaIN-GAN, LSGAN", "hinge": "AdaIN-GAN, hinge",
-    "supervised": "ceiling: AdaIN G, L1 to the known answer",
-    "single_adain": "AdaIN-GAN, LSGAN (the recipe)", "single_cyclegan": "CycleGAN (demo config)",
-    "single_pix2pix": "ceiling: pix2pix (paired)",
+  "no_adv": "AdaIN, no adversarial term",
+  "nonsat": "AdaIN-GAN, nonsat (the seed's)",
+  "lsgan": "AdaIN-GAN, LSGAN",
+  "hinge": "AdaIN-GAN, hinge",
+  "supervised": "ceiling: AdaIN G, L1 to the known answer",
+  "single_adain": "AdaIN-GAN, LSGAN (the recipe)",
+  "single_cyclegan": "CycleGAN (demo config)",
+  "single_pix2pix": "ceiling: pix2pix (paired)",
 }
 BENCHMARKS = {
-    "multi_style": ("no_adv", "nonsat", "lsgan", "hinge", "supervised"),
-    "single_style": ("single_adain", "single_cyclegan", "single_pix2pix"),
+  "multi_style": ("no_adv", "nonsat", "lsgan", "hinge", "supervised"),
+  "single_style": ("single_adain", "single_cyclegan", "single_pix2pix"),
 }
 
 

@@ -8,6 +8,7 @@ stylizes each photo at 384 px (long side) with each of a few paintings, next to 
 optimisation with the same random VGG features (200 Adam steps) and Reinhard colour transfer.
 Writes figures/gallery.png and gallery.json (timings) beside this file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ def main():
 
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
@@ -62,8 +64,11 @@ def main():
   photos = sorted(os.listdir(os.path.join(data, "content")))[:3]
   styles = args.styles.split(",")
   columns = ["photo", "style", "ours (demo recipe)", "Gatys, random VGG", "colour transfer"]
-  fig, axes = plt.subplots(len(photos) * len(styles), len(columns),
-                           figsize=(3 * len(columns), 2.4 * len(photos) * len(styles)))
+  fig, axes = plt.subplots(
+    len(photos) * len(styles),
+    len(columns),
+    figsize=(3 * len(columns), 2.4 * len(photos) * len(styles)),
+  )
   timings.update(ours_s=0.0, gatys_s=0.0)
   for i, (p, s) in enumerate((p, s) for p in photos for s in styles):
     c = limit_size(read_image(os.path.join(data, "content", p)), args.size)
@@ -77,15 +82,20 @@ def main():
     ct = to_uint8(baselines.colour_transfer(jnp.asarray(to_float(c)), jnp.asarray(to_float(st)))[0])
     for ax, img, title in zip(axes[i], (c, st, ours, opt, ct), columns):
       ax.imshow(np.asarray(img))
-      ax.set_title(f"{title}" + (f": {p}" if title == "photo" else
-                                 f": {s}" if title == "style" else ""), fontsize=8)
+      ax.set_title(
+        f"{title}" + (f": {p}" if title == "photo" else f": {s}" if title == "style" else ""),
+        fontsize=8,
+      )
       ax.axis("off")
   fig.tight_layout()
   os.makedirs(os.path.join(HERE, "figures"), exist_ok=True)
   fig.savefig(os.path.join(HERE, "figures", "gallery.png"), dpi=70)
   with open(os.path.join(HERE, "gallery.json"), "w") as f:
-    json.dump({"steps": args.steps, "size": args.size, "photos": photos, "styles": styles,
-               **timings}, f, indent=2)
+    json.dump(
+      {"steps": args.steps, "size": args.size, "photos": photos, "styles": styles, **timings},
+      f,
+      indent=2,
+    )
   print(json.dumps(timings))
 
 

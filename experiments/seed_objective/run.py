@@ -10,6 +10,7 @@ evaluated as `python -m ganstyle_jax.evaluate --workdir=runs/ARM/seed_S` would. 
 user + system time over the training, on this machine's cores. Needs matplotlib
 (`pip install -e '.[experiments]'`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ def cpu_seconds() -> float:
 
 def run_one(arm: str, seed: int) -> None:
   from ganstyle_jax import evaluate, train  # pylint: disable=g-import-not-at-top
+
   wd = workdir(arm, seed)
   if os.path.exists(os.path.join(wd, "eval.json")):
     return
@@ -53,17 +55,25 @@ def run_one(arm: str, seed: int) -> None:
   train.train_and_evaluate(config, wd)
   train_s, cpu_s = time.time() - t0, cpu_seconds() - c0
   report = evaluate.evaluate_run(wd)
-  report.update(train_wall_s=train_s, train_cpu_s=cpu_s, total_steps=config.total_steps,
-                adversarial=config.loss.w_adv > 0)
+  report.update(
+    train_wall_s=train_s,
+    train_cpu_s=cpu_s,
+    total_steps=config.total_steps,
+    adversarial=config.loss.w_adv > 0,
+  )
   with open(os.path.join(wd, "eval.json"), "w") as f:
     json.dump(report, f, indent=2, sort_keys=True)
-  print(f"{arm} seed {seed}: {train_s:.0f} s wall, {cpu_s / 60:.1f} CPU-min, "
-        f"psnr {report['metrics']['psnr']:.2f}", flush=True)
+  print(
+    f"{arm} seed {seed}: {train_s:.0f} s wall, {cpu_s / 60:.1f} CPU-min, "
+    f"psnr {report['metrics']['psnr']:.2f}",
+    flush=True,
+  )
 
 
 def scalars(wd: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   """{tag: (steps, values)} from a run's TensorBoard events (clu writes tensor summaries)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   out: dict[str, list] = {}
   for path in sorted(glob.glob(os.path.join(wd, "events.out.tfevents.*"))):
     for event in tf.compat.v1.train.summary_iterator(path):
@@ -78,33 +88,48 @@ def summarise(arms, seeds) -> dict:
   """results.json: per benchmark, the baselines and every arm's mean and spread."""
   results = {}
   for bench, bench_arms in BENCHMARKS.items():
-    evals = {a: [json.load(open(os.path.join(workdir(a, s), "eval.json"))) for s in done(a, seeds)]
-             for a in bench_arms if a in arms and done(a, seeds)}
+    evals = {
+      a: [json.load(open(os.path.join(workdir(a, s), "eval.json"))) for s in done(a, seeds)]
+      for a in bench_arms
+      if a in arms and done(a, seeds)
+    }
     if not evals:
       continue
     first_eval = next(iter(evals.values()))[0]
     first = first_eval["metrics"]
-    baselines = {name: {"psnr": first[f"psnr_{name}"], "ssim": first[f"ssim_{name}"]}
-                 for name in ("identity", "colour_transfer", "style_blind")
-                 if f"psnr_{name}" in first}
+    baselines = {
+      name: {"psnr": first[f"psnr_{name}"], "ssim": first[f"ssim_{name}"]}
+      for name in ("identity", "colour_transfer", "style_blind")
+      if f"psnr_{name}" in first
+    }
     rows = []
     for a, es in evals.items():
       psnr = [e["metrics"]["psnr"] for e in es]
       ssim = [e["metrics"]["ssim"] for e in es]
-      rows.append({"name": a, "label": CONFIG["LABELS"][a], "adversarial": es[0]["adversarial"],
-                   "seeds": done(a, seeds), "psnr": psnr, "ssim": ssim,
-                   "psnr_mean": float(np.mean(psnr)), "psnr_std": float(np.std(psnr)),
-                   "ssim_mean": float(np.mean(ssim)), "ssim_std": float(np.std(ssim)),
-                   "cpu_minutes": float(np.mean([e["train_cpu_s"] for e in es]) / 60),
-                   "wall_minutes": float(np.mean([e["train_wall_s"] for e in es]) / 60),
-                   "steps": es[0]["total_steps"]})
-    results[bench] = {"num_images": first_eval["num_images"], "baselines": baselines,
-                      "arms": rows}
+      rows.append(
+        {
+          "name": a,
+          "label": CONFIG["LABELS"][a],
+          "adversarial": es[0]["adversarial"],
+          "seeds": done(a, seeds),
+          "psnr": psnr,
+          "ssim": ssim,
+          "psnr_mean": float(np.mean(psnr)),
+          "psnr_std": float(np.std(psnr)),
+          "ssim_mean": float(np.mean(ssim)),
+          "ssim_std": float(np.std(ssim)),
+          "cpu_minutes": float(np.mean([e["train_cpu_s"] for e in es]) / 60),
+          "wall_minutes": float(np.mean([e["train_wall_s"] for e in es]) / 60),
+          "steps": es[0]["total_steps"],
+        }
+      )
+    results[bench] = {"num_images": first_eval["num_images"], "baselines": baselines, "arms": rows}
   return results
 
 
 def report(arms, seeds) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
@@ -114,13 +139,20 @@ def report(arms, seeds) -> None:
     json.dump(results, f, indent=2, sort_keys=True)
   lines = []
   for bench, r in results.items():
-    lines += [f"### {bench}", "", "| arm | adversarial | PSNR dB (mean ± std) | SSIM | "
-              "CPU-min | seeds: PSNR |", "|---|---|---|---|---|---|"]
+    lines += [
+      f"### {bench}",
+      "",
+      "| arm | adversarial | PSNR dB (mean ± std) | SSIM | CPU-min | seeds: PSNR |",
+      "|---|---|---|---|---|---|",
+    ]
     for a in r["arms"]:
-      lines.append(f"| {a['label']} | {'yes' if a['adversarial'] else 'no'} | "
-                   f"{a['psnr_mean']:.2f} ± {a['psnr_std']:.2f} | {a['ssim_mean']:.3f} | "
-                   f"{a['cpu_minutes']:.1f} | "
-                   + ", ".join(f"{s}: {p:.2f}" for s, p in zip(a["seeds"], a["psnr"])) + " |")
+      lines.append(
+        f"| {a['label']} | {'yes' if a['adversarial'] else 'no'} | "
+        f"{a['psnr_mean']:.2f} ± {a['psnr_std']:.2f} | {a['ssim_mean']:.3f} | "
+        f"{a['cpu_minutes']:.1f} | "
+        + ", ".join(f"{s}: {p:.2f}" for s, p in zip(a["seeds"], a["psnr"]))
+        + " |"
+      )
     for name, b in r["baselines"].items():
       lines.append(f"| baseline: {name} | — | {b['psnr']:.2f} | {b['ssim']:.3f} | — | — |")
     lines.append("")
@@ -135,21 +167,23 @@ def report(arms, seeds) -> None:
       runs = [scalars(workdir(a["name"], s)).get("eval/psnr") for s in a["seeds"]]
       runs = [x for x in runs if x is not None]
       steps = runs[0][0]
-      vals = np.stack([x[1][:len(steps)] for x in runs])
-      minutes = steps / a["steps"] * a["cpu_minutes"]   # CPU time grows linearly with steps
+      vals = np.stack([x[1][: len(steps)] for x in runs])
+      minutes = steps / a["steps"] * a["cpu_minutes"]  # CPU time grows linearly with steps
       ax.plot(minutes, vals.mean(0), color=f"C{i}", label=a["label"])
       ax.fill_between(minutes, vals.min(0), vals.max(0), color=f"C{i}", alpha=0.15)
     for j, (name, b) in enumerate(r["baselines"].items()):
       ax.axhline(b["psnr"], color="k", ls=("--", ":", "-.")[j], label=f"baseline: {name}")
-    ax.set(title=f"{bench}: known-answer PSNR on held-out images", xlabel="CPU-minutes",
-           ylabel="PSNR (dB)")
+    ax.set(
+      title=f"{bench}: known-answer PSNR on held-out images",
+      xlabel="CPU-minutes",
+      ylabel="PSNR (dB)",
+    )
     ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(HERE, "figures", "curves.png"), dpi=90)
 
   for bench, r in results.items():
-    fig, axes = plt.subplots(len(r["arms"]), 1, figsize=(7, 2.6 * len(r["arms"])),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(r["arms"]), 1, figsize=(7, 2.6 * len(r["arms"])), squeeze=False)
     for ax, a in zip(axes[:, 0], r["arms"]):
       seed = a["seeds"][0]
       grid = sorted(glob.glob(os.path.join(workdir(a["name"], seed), "samples", "*.png")))[-1]
@@ -173,7 +207,7 @@ def main():
   arms = args.arms.split(",")
   seeds = [int(s) for s in args.seeds.split(",")]
   if not args.report_only:
-    for seed in seeds:          # seed-major: every arm has a result early
+    for seed in seeds:  # seed-major: every arm has a result early
       for arm in arms:
         run_one(arm, seed)
   report(arms, seeds)

@@ -15,6 +15,7 @@ Training and held-out data (data/stream.py) and stylize inputs (stylize.read_ima
 
 Every failure is a `BadImageError` (a UserError) whose message says what is wrong.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,21 +30,38 @@ from ganstyle_jax.errors import UserError
 # Truncated files must raise, not decode into half-grey images.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp", ".gif", ".tif",
-                    ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico")
+IMAGE_EXTENSIONS = (
+  ".jpg",
+  ".jpeg",
+  ".jpe",
+  ".jfif",
+  ".png",
+  ".bmp",
+  ".webp",
+  ".gif",
+  ".tif",
+  ".tiff",
+  ".ppm",
+  ".pgm",
+  ".pbm",
+  ".pnm",
+  ".tga",
+  ".ico",
+)
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # PIL mode of the colour channels -> the ICC colour space a profile for them must have.
 _ICC_SPACE = {"L": "GRAY", "RGB": "RGB ", "CMYK": "CMYK"}
-_INT32_MAX = 2 ** 31 - 1
+_INT32_MAX = 2**31 - 1
 
 
 class BadImageError(UserError):
   """A file that is missing, not an image, truncated, corrupt or too large."""
 
 
-def decode(source: bytes | str | os.PathLike, *, max_pixels: int,
-           min_side: int | None = None) -> np.ndarray:
+def decode(
+  source: bytes | str | os.PathLike, *, max_pixels: int, min_side: int | None = None
+) -> np.ndarray:
   """Decodes an image file to uint8 [H, W, 3] sRGB (see the module docstring for the steps).
 
   Args:
@@ -168,7 +186,6 @@ def _transform_to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | No
     profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     if profile.profile.xcolor_space != _ICC_SPACE[mode]:
       return None
-    return ImageCms.buildTransform(profile, _SRGB, mode, "RGB",
-                                   flags=ImageCms.Flags.NOCACHE)
+    return ImageCms.buildTransform(profile, _SRGB, mode, "RGB", flags=ImageCms.Flags.NOCACHE)
   except (OSError, ImageCms.PyCMSError):
     return None

@@ -20,6 +20,7 @@ painting style index ('style': synthetic sources; -1 where unknown), so a derive
 travels with the image through shuffling and resume. `paired_folder_elements` matches two
 folders by file stem into elements holding both files (the paired families' aligned streams).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,7 @@ from ganstyle_jax.data.decode import IMAGE_EXTENSIONS
 from ganstyle_jax.errors import UserError
 
 KNOWN_ANSWER = "synthetic:known_answer"
-UNKNOWN_STYLE = -1   # the 'style' of an element whose painting style is not known
+UNKNOWN_STYLE = -1  # the 'style' of an element whose painting style is not known
 
 
 def _hide_accelerators_from_tf() -> None:
@@ -59,6 +60,7 @@ def first_line(e: BaseException) -> str:
 class Elements:
   """Undecoded elements of one source: {'data': bytes or path, 'name': str, 'style': int32}
   and their count; paired elements also hold 'data_b' (the second image of the pair)."""
+
   dataset: tf.data.Dataset
   size: int
   is_path: bool  # 'data' holds a file path (read at decode time) rather than encoded bytes
@@ -84,8 +86,10 @@ class Source:
 
   def __init__(self, spec: str, config, *, styles: int | None = None):
     if not isinstance(spec, str) or ":" not in spec:
-      raise UserError(f"data source {spec!r} is not understood: use tfds:NAME[:SPLIT], "
-                      "folder:PATH or synthetic:photo|painting")
+      raise UserError(
+        f"data source {spec!r} is not understood: use tfds:NAME[:SPLIT], "
+        "folder:PATH or synthetic:photo|painting"
+      )
     self.spec = spec
     self.kind, rest = spec.split(":", 1)
     self._data_dir = config.data.data_dir or None
@@ -104,25 +108,34 @@ class Source:
     elif self.kind == "synthetic":
       domain, _, split = rest.partition(":")
       from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+
       if spec == KNOWN_ANSWER:
-        raise UserError(f"{spec} is not an image source: it names the known answer a family "
-                        "derives from synthetic:photo content and synthetic:painting style")
+        raise UserError(
+          f"{spec} is not an image source: it names the known answer a family "
+          "derives from synthetic:photo content and synthetic:painting style"
+        )
       if domain not in synthetic.DOMAINS or split not in ("", "train", "test"):
-        raise UserError(f"data source {spec!r} is unknown: use synthetic:photo or "
-                        "synthetic:painting (optionally :train or :test)")
+        raise UserError(
+          f"data source {spec!r} is unknown: use synthetic:photo or "
+          "synthetic:painting (optionally :train or :test)"
+        )
       self.domain = domain
       self.styles = synthetic_styles(config) if styles is None else int(styles)
       self._builder = synthetic.get_builder(
-          size=int(config.data.synthetic_size),
-          num_train=int(config.data.synthetic_train_size),
-          num_test=int(config.data.synthetic_test_size),
-          data_dir=self._data_dir or synthetic.default_data_dir(), styles=self.styles)
+        size=int(config.data.synthetic_size),
+        num_train=int(config.data.synthetic_train_size),
+        num_test=int(config.data.synthetic_test_size),
+        data_dir=self._data_dir or synthetic.default_data_dir(),
+        styles=self.styles,
+      )
       self._split = f"{split or 'train'}_{domain}"
       self._eval_split = f"test_{domain}"
       self._image_key = "image"
     else:
-      raise UserError(f"data source {spec!r} has an unknown kind {self.kind!r}: use "
-                      "tfds:NAME[:SPLIT], folder:PATH or synthetic:photo|painting")
+      raise UserError(
+        f"data source {spec!r} has an unknown kind {self.kind!r}: use "
+        "tfds:NAME[:SPLIT], folder:PATH or synthetic:photo|painting"
+      )
 
   @property
   def heldout_split(self) -> str:
@@ -142,43 +155,56 @@ class Source:
     """A folder source's image files, sorted."""
     return list(self._files)
 
-  def elements(self, *, train: bool, process_index: int = 0, process_count: int = 1,
-               seed: int = 0) -> Elements:
+  def elements(
+    self, *, train: bool, process_index: int = 0, process_count: int = 1, seed: int = 0
+  ) -> Elements:
     """This process's shard (train) or the whole held-out set in a fixed order (eval)."""
     if self.kind == "folder":
       files = self._files
       if train:
         files = files[process_index::process_count]
         if not files:
-          raise UserError(f"{self.spec}: {len(self._files)} images cannot be shared among "
-                          f"{process_count} processes: add images or use fewer hosts")
+          raise UserError(
+            f"{self.spec}: {len(self._files)} images cannot be shared among "
+            f"{process_count} processes: add images or use fewer hosts"
+          )
       ds = tf.data.Dataset.from_tensor_slices(
-          {"data": files, "name": files,
-           "style": np.full(len(files), UNKNOWN_STYLE, np.int32)})
+        {"data": files, "name": files, "style": np.full(len(files), UNKNOWN_STYLE, np.int32)}
+      )
       return Elements(ds, len(files), True, self.spec)
 
     split = self._split if train else self._eval_split
     # try_autocache off for eval: it reads only the first few examples.
-    read_config = tfds.ReadConfig(add_tfds_id=True, shuffle_seed=seed,
-                                  shuffle_reshuffle_each_iteration=False, try_autocache=train)
+    read_config = tfds.ReadConfig(
+      add_tfds_id=True,
+      shuffle_seed=seed,
+      shuffle_reshuffle_each_iteration=False,
+      try_autocache=train,
+    )
     try:
       if train and process_count > 1:
-        split = tfds.split_for_jax_process(split, process_index=process_index,
-                                           process_count=process_count)
+        split = tfds.split_for_jax_process(
+          split, process_index=process_index, process_count=process_count
+        )
       # Every image feature stays encoded (only the one read is decoded, later, on the host).
       features = self._builder.info.features
-      decoders = {k: tfds.decode.SkipDecoding() for k in features
-                  if isinstance(features[k], tfds.features.Image)}
-      ds = self._builder.as_dataset(split=split, shuffle_files=train, read_config=read_config,
-                                    decoders=decoders)
+      decoders = {
+        k: tfds.decode.SkipDecoding()
+        for k in features
+        if isinstance(features[k], tfds.features.Image)
+      }
+      ds = self._builder.as_dataset(
+        split=split, shuffle_files=train, read_config=read_config, decoders=decoders
+      )
     except Exception as e:  # pylint: disable=broad-except
       builder = self._builder
       if not builder.is_prepared():
         root = builder.data_dir_root
         raise UserError(
-            f"{self.spec}: TFDS dataset {builder.info.full_name} is not prepared in data_dir "
-            f"{root}: run `tfds build {builder.name} --data_dir={root}` where there is network, "
-            "or set data.data_dir") from e
+          f"{self.spec}: TFDS dataset {builder.info.full_name} is not prepared in data_dir "
+          f"{root}: run `tfds build {builder.name} --data_dir={root}` where there is network, "
+          "or set data.data_dir"
+        ) from e
       raise UserError(f"{self.spec}: cannot read split {split!r}: {first_line(e)}") from e
     key = self._image_key
     if self.kind == "synthetic" and "style" in self._builder.info.features:
@@ -186,8 +212,13 @@ class Source:
     else:  # single-style synthetic data is all style 0; other sources have no known style
       default = 0 if self.kind == "synthetic" else UNKNOWN_STYLE
       style_of = lambda ex: tf.constant(default, tf.int32)
-    ds = ds.map(lambda ex: {"data": ex[key], "name": ex.get("tfds_id", tf.constant(self.spec)),
-                            "style": style_of(ex)})
+    ds = ds.map(
+      lambda ex: {
+        "data": ex[key],
+        "name": ex.get("tfds_id", tf.constant(self.spec)),
+        "style": style_of(ex),
+      }
+    )
     size = int(ds.cardinality())
     if size < 0:  # unknown cardinality: count once (raw records, nothing decoded)
       size = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
@@ -199,17 +230,20 @@ class Source:
 def synthetic_styles(config) -> int:
   """data.synthetic_styles, checked: the train painting styles of the synthetic sources."""
   from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+
   n = config.data.get("synthetic_styles", 1)
   if isinstance(n, bool) or int(n) != n or not 1 <= int(n) <= synthetic.MAX_TRAIN_STYLES:
-    raise UserError(f"data.synthetic_styles={n!r} must be an integer in "
-                    f"1..{synthetic.MAX_TRAIN_STYLES} (1 = the single-style benchmark)")
+    raise UserError(
+      f"data.synthetic_styles={n!r} must be an integer in "
+      f"1..{synthetic.MAX_TRAIN_STYLES} (1 = the single-style benchmark)"
+    )
   return int(n)
 
 
 def file_stem(path: str, root: str) -> str:
   """A file's path relative to `root` without its extension (a single file: its base name)."""
   root = root.rstrip("/")
-  rel = path[len(root) + 1:] if path.startswith(root + "/") else os.path.basename(path)
+  rel = path[len(root) + 1 :] if path.startswith(root + "/") else os.path.basename(path)
   return os.path.splitext(rel)[0]
 
 
@@ -219,6 +253,7 @@ def match_by_stem(a: Source, b: Source) -> list[tuple[str, str, str]]:
   Files without a partner (and extra files of a stem already taken, e.g. x.png beside x.jpg)
   are listed in one warning; no match at all is a one-line UserError.
   """
+
   def by_stem(src: Source) -> tuple[dict[str, str], list[str]]:
     out, extra = {}, []
     for f in src.files:
@@ -233,19 +268,31 @@ def match_by_stem(a: Source, b: Source) -> list[tuple[str, str, str]]:
   files_b, extra_b = by_stem(b)
   stems = sorted(set(files_a) & set(files_b))
   if not stems:
-    raise UserError(f"{a.spec} and {b.spec}: no file stem is in both folders ({len(files_a)} "
-                    f"and {len(files_b)} images): pairs are matched by relative path without "
-                    "extension, e.g. A/x.png with B/x.jpg")
-  unmatched = ([files_a[s] for s in sorted(set(files_a) - set(files_b))] + extra_a
-               + [files_b[s] for s in sorted(set(files_b) - set(files_a))] + extra_b)
+    raise UserError(
+      f"{a.spec} and {b.spec}: no file stem is in both folders ({len(files_a)} "
+      f"and {len(files_b)} images): pairs are matched by relative path without "
+      "extension, e.g. A/x.png with B/x.jpg"
+    )
+  unmatched = (
+    [files_a[s] for s in sorted(set(files_a) - set(files_b))]
+    + extra_a
+    + [files_b[s] for s in sorted(set(files_b) - set(files_a))]
+    + extra_b
+  )
   if unmatched:
-    logging.warning("Paired folders %s and %s: %d file(s) without a partner of the same stem "
-                    "are not used: %s", a.spec, b.spec, len(unmatched), ", ".join(unmatched))
+    logging.warning(
+      "Paired folders %s and %s: %d file(s) without a partner of the same stem are not used: %s",
+      a.spec,
+      b.spec,
+      len(unmatched),
+      ", ".join(unmatched),
+    )
   return [(s, files_a[s], files_b[s]) for s in stems]
 
 
-def paired_folder_elements(a: Source, b: Source, *, train: bool, process_index: int = 0,
-                           process_count: int = 1) -> Elements:
+def paired_folder_elements(
+  a: Source, b: Source, *, train: bool, process_index: int = 0, process_count: int = 1
+) -> Elements:
   """Aligned pairs of two folder sources matched by file stem: {'data': file of a, 'data_b':
   file of b, 'name': stem, 'style': -1}; train: this process's shard, eval: sorted by stem."""
   pairs = match_by_stem(a, b)
@@ -253,12 +300,19 @@ def paired_folder_elements(a: Source, b: Source, *, train: bool, process_index: 
   if train:
     pairs = pairs[process_index::process_count]
     if not pairs:
-      raise UserError(f"{a.spec} + {b.spec}: {total} pairs cannot be shared among "
-                      f"{process_count} processes: add pairs or use fewer hosts")
+      raise UserError(
+        f"{a.spec} + {b.spec}: {total} pairs cannot be shared among "
+        f"{process_count} processes: add pairs or use fewer hosts"
+      )
   stems, files_a, files_b = (list(x) for x in zip(*pairs))
   ds = tf.data.Dataset.from_tensor_slices(
-      {"data": files_a, "data_b": files_b, "name": stems,
-       "style": np.full(len(pairs), UNKNOWN_STYLE, np.int32)})
+    {
+      "data": files_a,
+      "data_b": files_b,
+      "name": stems,
+      "style": np.full(len(pairs), UNKNOWN_STYLE, np.int32),
+    }
+  )
   return Elements(ds, len(pairs), True, f"{a.spec} + {b.spec}", paired=True)
 
 
@@ -276,8 +330,10 @@ def _list_images(path: str, spec: str) -> list[str]:
   for root, _, names in tf.io.gfile.walk(path):
     files.extend(f"{root.rstrip('/')}/{n}" for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
   if not files:
-    raise UserError(f"{spec}: no images ({', '.join(IMAGE_EXTENSIONS[:6])}, ...) found under "
-                    f"{path!r}: put images there or point the source at another folder")
+    raise UserError(
+      f"{spec}: no images ({', '.join(IMAGE_EXTENSIONS[:6])}, ...) found under "
+      f"{path!r}: put images there or point the source at another folder"
+    )
   return sorted(files)
 
 
@@ -287,8 +343,10 @@ def _tfds_builder(name: str, data_dir: str | None, spec: str):
   try:
     return tfds.builder(name, data_dir=data_dir)
   except Exception as e:  # DatasetNotFoundError, bad config names, ... pylint: disable=broad-except
-    raise UserError(f"{spec}: unknown TFDS dataset {name!r} ({first_line(e)}): check the name "
-                    "at https://www.tensorflow.org/datasets/catalog") from e
+    raise UserError(
+      f"{spec}: unknown TFDS dataset {name!r} ({first_line(e)}): check the name "
+      "at https://www.tensorflow.org/datasets/catalog"
+    ) from e
 
 
 def _check_tfds_split(builder, split: str, spec: str) -> None:
@@ -303,8 +361,10 @@ def _check_tfds_split(builder, split: str, spec: str) -> None:
   try:
     splits[split]  # accepts slicing syntax such as train[:80%]
   except Exception as e:  # pylint: disable=broad-except
-    raise UserError(f"{spec}: TFDS dataset {builder.info.full_name} has no split {split!r}; "
-                    f"its splits are {', '.join(sorted(splits))}") from e
+    raise UserError(
+      f"{spec}: TFDS dataset {builder.info.full_name} has no split {split!r}; "
+      f"its splits are {', '.join(sorted(splits))}"
+    ) from e
 
 
 def _image_feature_key(builder, spec: str) -> str:

@@ -23,6 +23,7 @@ The iterator state is, per stream, the number of elements consumed (a small JSON
 rebuilds the stream at epoch position // n and skips position % n raw elements, so a resumed run
 continues the same stream, batch for batch, instead of starting it over.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -38,7 +39,7 @@ from ganstyle_jax.data import decode
 from ganstyle_jax.data.sources import Elements, first_line
 from ganstyle_jax.errors import UserError
 
-_INFINITE_EPOCHS = 2 ** 62
+_INFINITE_EPOCHS = 2**62
 
 
 class BadFileLog:
@@ -56,8 +57,14 @@ class BadFileLog:
       seen.add(name)
       count = len(seen)
     if new:
-      logging.warning("Skipping bad image %s: %s: %s (%d bad in %s so far)", name,
-                      type(error).__name__, first_line(error), count, stream)
+      logging.warning(
+        "Skipping bad image %s: %s: %s (%d bad in %s so far)",
+        name,
+        type(error).__name__,
+        first_line(error),
+        count,
+        stream,
+      )
     return count
 
   def is_known_bad(self, stream: str, name: str) -> bool:
@@ -85,8 +92,9 @@ def stream_seed(seed: int, key: str) -> int:
   return zlib.crc32(f"{int(seed)}/{key}".encode()) & 0x7FFFFFFF
 
 
-def _augment_train(images: Sequence[np.ndarray], index: int, seed: int, image_size: int
-                   ) -> list[np.ndarray]:
+def _augment_train(
+  images: Sequence[np.ndarray], index: int, seed: int, image_size: int
+) -> list[np.ndarray]:
   """One random crop + horizontal flip keyed on (stream seed, element index), applied to every
   image of an element (one image, or the two of an aligned pair, same shape) -> float32 [-1, 1]."""
   rng = np.random.default_rng((seed, int(index)))
@@ -96,7 +104,7 @@ def _augment_train(images: Sequence[np.ndarray], index: int, seed: int, image_si
   flip = rng.random() < 0.5
   out = []
   for image in images:
-    crop = image[top:top + image_size, left:left + image_size]
+    crop = image[top : top + image_size, left : left + image_size]
     if flip:
       crop = crop[:, ::-1]
     out.append(crop.astype(np.float32) / 127.5 - 1.0)
@@ -109,6 +117,7 @@ def match_size(image: np.ndarray, like: np.ndarray) -> np.ndarray:
   if image.shape[:2] == like.shape[:2]:
     return image
   from PIL import Image  # pylint: disable=g-import-not-at-top
+
   h, w = like.shape[:2]
   return np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BICUBIC))
 
@@ -116,23 +125,26 @@ def match_size(image: np.ndarray, like: np.ndarray) -> np.ndarray:
 def known_answer(content: np.ndarray, styles: Sequence[int]) -> np.ndarray:
   """painting_k(C) per image (the synthetic known answer), C and result float32 NHWC [-1, 1]."""
   from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+
   styles = [int(k) for k in np.asarray(styles).reshape(-1)]
   if min(styles, default=0) < 0:
-    raise UserError("the synthetic known answer needs synthetic paintings (their style index is "
-                    "not known for other sources)")
-  return np.asarray(synthetic.painting_signed(np.asarray(content, np.float32), styles),
-                    np.float32)
+    raise UserError(
+      "the synthetic known answer needs synthetic paintings (their style index is "
+      "not known for other sources)"
+    )
+  return np.asarray(synthetic.painting_signed(np.asarray(content, np.float32), styles), np.float32)
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
   """Centre square crop of an HWC array to size x size (H, W >= size)."""
   h, w = image.shape[:2]
   top, left = (h - size) // 2, (w - size) // 2
-  return image[top:top + size, left:left + size]
+  return image[top : top + size, left : left + size]
 
 
-def _train_dataset(elements: Elements, *, seed: int, position: int, shuffle_buffer: int,
-                   prefetch: int) -> tf.data.Dataset:
+def _train_dataset(
+  elements: Elements, *, seed: int, position: int, shuffle_buffer: int, prefetch: int
+) -> tf.data.Dataset:
   """Undecoded elements (index, data, name) of the endless shuffled stream from `position`.
 
   Decoding happens on the host in Python threads (`_Stream`), not in tf.numpy_function: a
@@ -145,8 +157,9 @@ def _train_dataset(elements: Elements, *, seed: int, position: int, shuffle_buff
   base = elements.dataset
 
   def epoch(e):
-    return base.shuffle(buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + e,
-                        reshuffle_each_iteration=False)
+    return base.shuffle(
+      buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + e, reshuffle_each_iteration=False
+    )
 
   ds = tf.data.Dataset.range(start_epoch, _INFINITE_EPOCHS).flat_map(epoch)
   ds = ds.enumerate(start=start_epoch * n).skip(offset)
@@ -160,23 +173,41 @@ class _Stream:
   `keys[1]`) and the painting style index of every element.
   """
 
-  def __init__(self, key: str, elements: Elements, *, seed: int, position: int,
-               local_batch: int, image_size: int, load_size: int, shuffle_buffer: int,
-               max_pixels: int, bad_log: BadFileLog, pool: concurrent.futures.Executor,
-               keys: Sequence[str] | None = None):
+  def __init__(
+    self,
+    key: str,
+    elements: Elements,
+    *,
+    seed: int,
+    position: int,
+    local_batch: int,
+    image_size: int,
+    load_size: int,
+    shuffle_buffer: int,
+    max_pixels: int,
+    bad_log: BadFileLog,
+    pool: concurrent.futures.Executor,
+    keys: Sequence[str] | None = None,
+  ):
     self.key, self.elements = key, elements
     self.keys = tuple(keys or (key,))
     if len(self.keys) != (2 if elements.paired else 1):
-      raise ValueError(f"stream {key!r}: {len(self.keys)} keys for "
-                       f"{'paired' if elements.paired else 'single'} elements")
+      raise ValueError(
+        f"stream {key!r}: {len(self.keys)} keys for "
+        f"{'paired' if elements.paired else 'single'} elements"
+      )
     self.name = f"{key} ({elements.description})"
     self.seed, self.local_batch = seed, local_batch
     self.image_size, self.load_size, self.max_pixels = image_size, load_size, max_pixels
     self.bad_log, self.pool = bad_log, pool
     self.position = int(position)
-    self._it = _train_dataset(elements, seed=seed, position=position,
-                              shuffle_buffer=shuffle_buffer,
-                              prefetch=2 * local_batch).as_numpy_iterator()
+    self._it = _train_dataset(
+      elements,
+      seed=seed,
+      position=position,
+      shuffle_buffer=shuffle_buffer,
+      prefetch=2 * local_batch,
+    ).as_numpy_iterator()
 
   def _decode(self, item) -> tuple[int, list[np.ndarray] | None, int]:
     index, ex = item
@@ -185,11 +216,15 @@ class _Stream:
     if self.bad_log.is_known_bad(self.name, name):
       return index, None, style
     try:
-      images = [load_image(self.elements.encoded(ex["data"]), load_size=self.load_size,
-                           max_pixels=self.max_pixels)]
+      images = [
+        load_image(
+          self.elements.encoded(ex["data"]), load_size=self.load_size, max_pixels=self.max_pixels
+        )
+      ]
       if self.elements.paired:
-        other = load_image(self.elements.encoded(ex["data_b"]), load_size=self.load_size,
-                           max_pixels=self.max_pixels)
+        other = load_image(
+          self.elements.encoded(ex["data_b"]), load_size=self.load_size, max_pixels=self.max_pixels
+        )
         images.append(match_size(other, images[0]))
     except Exception as e:  # unreadable files are skipped pylint: disable=broad-except
       self.bad_log.record(self.name, name, e)
@@ -203,9 +238,11 @@ class _Stream:
     styles: list[int] = []
     while len(images) < self.local_batch:
       if self.bad_log.counts.get(self.name, 0) >= self.elements.size:
-        raise UserError(f"{self.key}: all {self.elements.size} images of "
-                        f"{self.elements.description} are unreadable (see the warnings above): "
-                        "fix or replace the files")
+        raise UserError(
+          f"{self.key}: all {self.elements.size} images of "
+          f"{self.elements.description} are unreadable (see the warnings above): "
+          "fix or replace the files"
+        )
       want = self.local_batch - len(images)
       items = [next(self._it) for _ in range(want)]
       for index, decoded, style in self.pool.map(self._decode, items):
@@ -235,11 +272,21 @@ class TrainIterator:
       derived keys).
   """
 
-  def __init__(self, elements: dict[str, Elements], *, seed: int, local_batch: int,
-               image_size: int, load_size: int, shuffle_buffer: int, max_pixels: int,
-               process_count: int = 1, pairs: dict[str, tuple[str, str]] | None = None,
-               known_answers: dict[str, tuple[str, str]] | None = None,
-               order: Sequence[str] | None = None):
+  def __init__(
+    self,
+    elements: dict[str, Elements],
+    *,
+    seed: int,
+    local_batch: int,
+    image_size: int,
+    load_size: int,
+    shuffle_buffer: int,
+    max_pixels: int,
+    process_count: int = 1,
+    pairs: dict[str, tuple[str, str]] | None = None,
+    known_answers: dict[str, tuple[str, str]] | None = None,
+    order: Sequence[str] | None = None,
+  ):
     self._process_count = process_count
     self._elements = elements
     self._pairs = dict(pairs or {})
@@ -247,8 +294,9 @@ class TrainIterator:
     keys = [k for name in elements for k in self._pairs.get(name, (name,))]
     self._order = tuple(order) if order is not None else tuple(keys + list(self._known_answers))
     if sorted(self._order) != sorted(keys + list(self._known_answers)):
-      raise ValueError(f"batch order {self._order} does not list the keys {keys} and "
-                       f"{list(self._known_answers)}")
+      raise ValueError(
+        f"batch order {self._order} does not list the keys {keys} and {list(self._known_answers)}"
+      )
     self._seed = seed
     self._local_batch = local_batch
     self._image_size = image_size
@@ -259,8 +307,7 @@ class TrainIterator:
     self._positions = {k: 0 for k in elements}
     self._iterators: dict[str, _Stream] | None = None
     # PIL decodes and resizes without holding the GIL: threads give real parallelism.
-    self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4,
-                                                      thread_name_prefix="decode")
+    self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode")
 
   @property
   def local_batch_size(self) -> int:
@@ -280,12 +327,23 @@ class TrainIterator:
     return self._bad_log.counts
 
   def _build(self) -> dict[str, _Stream]:
-    return {key: _Stream(key, elements, seed=stream_seed(self._seed, key),
-                         position=self._positions[key], local_batch=self._local_batch,
-                         image_size=self._image_size, load_size=self._load_size,
-                         shuffle_buffer=self._shuffle_buffer, max_pixels=self._max_pixels,
-                         bad_log=self._bad_log, pool=self._pool, keys=self._pairs.get(key))
-            for key, elements in self._elements.items()}
+    return {
+      key: _Stream(
+        key,
+        elements,
+        seed=stream_seed(self._seed, key),
+        position=self._positions[key],
+        local_batch=self._local_batch,
+        image_size=self._image_size,
+        load_size=self._load_size,
+        shuffle_buffer=self._shuffle_buffer,
+        max_pixels=self._max_pixels,
+        bad_log=self._bad_log,
+        pool=self._pool,
+        keys=self._pairs.get(key),
+      )
+      for key, elements in self._elements.items()
+    }
 
   def __iter__(self) -> TrainIterator:
     return self
@@ -317,13 +375,18 @@ class TrainIterator:
     """
     positions = state["positions"]
     if set(positions) != set(self._positions):
-      raise UserError(f"the data-iterator state has streams {sorted(positions)} but this run "
-                      f"reads {sorted(self._positions)}: the checkpoint is from another model")
+      raise UserError(
+        f"the data-iterator state has streams {sorted(positions)} but this run "
+        f"reads {sorted(self._positions)}: the checkpoint is from another model"
+      )
     saved_count = int(state.get("process_count", self._process_count))
     if saved_count != self._process_count:
-      logging.warning("Data position saved with %d process(es), resumed with %d: re-sharding "
-                      "the stream at the same point of the data.", saved_count,
-                      self._process_count)
+      logging.warning(
+        "Data position saved with %d process(es), resumed with %d: re-sharding "
+        "the stream at the same point of the data.",
+        saved_count,
+        self._process_count,
+      )
       positions = {k: int(v) * saved_count // self._process_count for k, v in positions.items()}
     self._positions = {k: int(v) for k, v in positions.items()}
     self._iterators = None  # rebuilt lazily at the new position

@@ -50,7 +50,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 # The painting palette (RGB in [0, 1]); part of the fixed, documented style function.
-PALETTE = np.array([
+PALETTE = np.array(
+  [
     (0.95, 0.90, 0.75),
     (0.85, 0.35, 0.20),
     (0.20, 0.35, 0.60),
@@ -59,21 +60,23 @@ PALETTE = np.array([
     (0.45, 0.25, 0.45),
     (0.10, 0.10, 0.12),
     (0.60, 0.70, 0.85),
-], dtype=np.float32)
+  ],
+  dtype=np.float32,
+)
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 EDGE_THRESHOLD = 0.12
 EDGE_DARKEN = 0.25
 NOISE_STD = 0.02
 
-DOMAINS = ('photo', 'painting')
-_DOMAIN_ID = {'photo': 0, 'painting': 1}
-_SPLIT_ID = {'train': 0, 'test': 1}
+DOMAINS = ("photo", "painting")
+_DOMAIN_ID = {"photo": 0, "painting": 1}
+_SPLIT_ID = {"train": 0, "test": 1}
 
 # Painting styles (see the module docstring).
 STYLE_SEED = 2001
 HELDOUT_STYLE_BASE = 1000  # held-out (test) pair i is in style HELDOUT_STYLE_BASE + i
 MAX_TRAIN_STYLES = HELDOUT_STYLE_BASE
-HUE_ROTATION = (0.0, 1.0)       # turns
+HUE_ROTATION = (0.0, 1.0)  # turns
 LIGHTNESS_SCALE = (0.8, 1.2)
 EDGE_DARKEN_RANGE = (0.1, 0.4)
 
@@ -88,13 +91,14 @@ def _array_module(x: Any):
   if isinstance(x, np.ndarray):
     return np
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
   return jnp
 
 
 def _pad_hw(x, xp, width: int = 1):
   """Edge-pads the H and W axes of [..., H, W, C]."""
   pad = [(0, 0)] * (x.ndim - 3) + [(width, width), (width, width), (0, 0)]
-  return xp.pad(x, pad, mode='edge')
+  return xp.pad(x, pad, mode="edge")
 
 
 def painting_regions(image):
@@ -116,15 +120,15 @@ def painting_regions(image):
   x = xp.asarray(image, dtype=xp.float32)
   h, w = x.shape[-3], x.shape[-2]
   p = _pad_hw(x, xp)
-  b = sum(p[..., i:i + h, j:j + w, :] for i in range(3) for j in range(3)) / 9.0
+  b = sum(p[..., i : i + h, j : j + w, :] for i in range(3) for j in range(3)) / 9.0
   palette = xp.asarray(PALETTE)
   dist = ((b[..., None, :] - palette) ** 2).sum(-1)  # [..., H, W, 8]
   labels = xp.argmin(dist, axis=-1)
   lum = (b * xp.asarray(LUMA)).sum(-1, keepdims=True)
   lp = _pad_hw(lum, xp)
-  gx = (lp[..., 1:h + 1, 2:w + 2, :] - lp[..., 1:h + 1, 0:w, :]) / 2.0
-  gy = (lp[..., 2:h + 2, 1:w + 1, :] - lp[..., 0:h, 1:w + 1, :]) / 2.0
-  edge = xp.sqrt(gx ** 2 + gy ** 2) > EDGE_THRESHOLD
+  gx = (lp[..., 1 : h + 1, 2 : w + 2, :] - lp[..., 1 : h + 1, 0:w, :]) / 2.0
+  gy = (lp[..., 2 : h + 2, 1 : w + 1, :] - lp[..., 0:h, 1 : w + 1, :]) / 2.0
+  edge = xp.sqrt(gx**2 + gy**2) > EDGE_THRESHOLD
   return labels, edge
 
 
@@ -140,8 +144,9 @@ def paint_regions(labels, edge, palette, edge_darken):
   Returns:
     float32 [..., H, W, 3]; NumPy or jax.numpy after `labels`.
   """
-  on_host = all(isinstance(v, (np.ndarray, np.generic, int, float))
-                for v in (labels, palette, edge_darken))
+  on_host = all(
+    isinstance(v, (np.ndarray, np.generic, int, float)) for v in (labels, palette, edge_darken)
+  )
   xp = np if on_host else _array_module(None)
   palette = xp.asarray(palette, dtype=xp.float32)
   labels = xp.asarray(labels)
@@ -199,8 +204,10 @@ def style_tables(styles: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
   """Palettes float32 [N, 8, 3] and edge factors float32 [N] of N style indices (for
   `paint_regions` on a batch, e.g. inside a jitted step where the indices are data)."""
   styles = [int(k) for k in np.asarray(styles).reshape(-1)]
-  return (np.stack([style_palette(k) for k in styles]),
-          np.array([style_edge_darken(k) for k in styles], np.float32))
+  return (
+    np.stack([style_palette(k) for k in styles]),
+    np.array([style_edge_darken(k) for k in styles], np.float32),
+  )
 
 
 def painting(image, style: int | Sequence[int] = 0):
@@ -223,8 +230,10 @@ def painting(image, style: int | Sequence[int] = 0):
   if np.ndim(style) == 0:
     return paint_regions(labels, edge, style_palette(int(style)), style_edge_darken(int(style)))
   if labels.ndim != 3 or len(style) != labels.shape[0]:
-    raise ValueError(f"a style per image needs images [N, H, W, 3] and N styles, got "
-                     f"{tuple(labels.shape) + (3,)} and {len(style)} styles")
+    raise ValueError(
+      f"a style per image needs images [N, H, W, 3] and N styles, got "
+      f"{tuple(labels.shape) + (3,)} and {len(style)} styles"
+    )
   palettes, darken = style_tables(style)
   return paint_regions(labels, edge, palettes, darken)
 
@@ -242,8 +251,9 @@ def example_style(split: str, index: int, num_styles: int = 1) -> int:
   """
   num_styles = int(num_styles)
   if not 1 <= num_styles <= MAX_TRAIN_STYLES:
-    raise ValueError(f"num_styles (data.synthetic_styles) must be in 1..{MAX_TRAIN_STYLES}, "
-                     f"got {num_styles}")
+    raise ValueError(
+      f"num_styles (data.synthetic_styles) must be in 1..{MAX_TRAIN_STYLES}, got {num_styles}"
+    )
   if split == "train":
     return int(index) % num_styles
   if split == "test":
@@ -276,7 +286,7 @@ def render_scene(seed: int | tuple[int, ...], size: int = 64) -> np.ndarray:
   """
   rng = np.random.default_rng(seed)
   coords = (np.arange(size, dtype=np.float32) + 0.5) / size
-  yy, xx = np.meshgrid(coords, coords, indexing='ij')
+  yy, xx = np.meshgrid(coords, coords, indexing="ij")
   yy, xx = yy[..., None], xx[..., None]
   px = 1.0 / size  # one pixel, for anti-aliasing
 
@@ -323,8 +333,15 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
   return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def make_example(domain: str, split: str, index: int, size: int = 64, dataset_seed: int = 0,
-                 num_styles: int = 1, style: int | None = None) -> dict[str, np.ndarray]:
+def make_example(
+  domain: str,
+  split: str,
+  index: int,
+  size: int = 64,
+  dataset_seed: int = 0,
+  num_styles: int = 1,
+  style: int | None = None,
+) -> dict[str, np.ndarray]:
   """One dataset example as stored: {"image", "target"} uint8 [size, size, 3].
 
   For photos, target = painting(the stored uint8 photo, style), the exact known answer; for
@@ -343,8 +360,9 @@ def make_example(domain: str, split: str, index: int, size: int = 64, dataset_se
   return {"image": image, "target": target}
 
 
-def heldout_pair(index: int, size: int = 64, num_styles: int = 2, dataset_seed: int = 0
-                 ) -> dict[str, Any]:
+def heldout_pair(
+  index: int, size: int = 64, num_styles: int = 2, dataset_seed: int = 0
+) -> dict[str, Any]:
   """Held-out test pair `index` of the multi-style benchmark, uint8 [size, size, 3] images.
 
   Returns:
@@ -355,12 +373,17 @@ def heldout_pair(index: int, size: int = 64, num_styles: int = 2, dataset_seed: 
   k = example_style("test", index, num_styles)
   photo = make_example("photo", "test", index, size, dataset_seed, style=k)
   style_image = make_example("painting", "test", index, size, dataset_seed, style=k)["image"]
-  return {"content": photo["image"], "style": style_image, "target": photo["target"],
-          "style_index": k}
+  return {
+    "content": photo["image"],
+    "style": style_image,
+    "target": photo["target"],
+    "style_index": k,
+  }
 
 
-def heldout_pairs(num: int, size: int = 64, num_styles: int = 2, dataset_seed: int = 0
-                  ) -> dict[str, np.ndarray]:
+def heldout_pairs(
+  num: int, size: int = 64, num_styles: int = 2, dataset_seed: int = 0
+) -> dict[str, np.ndarray]:
   """Test pairs 0..num-1 (`heldout_pair`) as a batch in the library range.
 
   Returns:
@@ -368,8 +391,10 @@ def heldout_pairs(num: int, size: int = 64, num_styles: int = 2, dataset_seed: i
     "style_index": int32 [num].
   """
   pairs = [heldout_pair(i, size, num_styles, dataset_seed) for i in range(num)]
-  out = {key: np.stack([p[key] for p in pairs]).astype(np.float32) / 127.5 - 1.0
-         for key in ("content", "style", "target")}
+  out = {
+    key: np.stack([p[key] for p in pairs]).astype(np.float32) / 127.5 - 1.0
+    for key in ("content", "style", "target")
+  }
   out["style_index"] = np.array([p["style_index"] for p in pairs], np.int32)
   return out
 
@@ -399,12 +424,13 @@ def known_answer_metrics(photos, outputs, target=None, style_images=None) -> dic
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from ganstyle_jax import baselines  # pylint: disable=g-import-not-at-top
   from ganstyle_jax import metrics  # pylint: disable=g-import-not-at-top
+
   photos = jnp.asarray(photos, jnp.float32)
   outputs = jnp.asarray(outputs, jnp.float32)
   target = painting_signed(photos) if target is None else jnp.asarray(target, jnp.float32)
   result = {
-      "psnr": float(jnp.mean(metrics.psnr(outputs, target))),
-      "ssim": float(jnp.mean(metrics.ssim(outputs, target))),
+    "psnr": float(jnp.mean(metrics.psnr(outputs, target))),
+    "ssim": float(jnp.mean(metrics.ssim(outputs, target))),
   }
   if style_images is None:
     result["psnr_identity"] = float(jnp.mean(metrics.psnr(photos, target)))
@@ -423,6 +449,7 @@ def known_answer_metrics(photos, outputs, target=None, style_images=None) -> dic
 class SyntheticConfig(tfds.core.BuilderConfig):
   """Builder config: scene size in pixels, scenes per domain in train and test, dataset seed,
   number of train painting styles (1 = the single-style dataset)."""
+
   size: int = 64
   num_train: int = 2000
   num_test: int = 64
@@ -436,46 +463,53 @@ def config_name(size: int, num_train: int, num_test: int, seed: int = 0, styles:
   return name if styles == 1 else f"{name}_styles{styles}"
 
 
-def make_config(size: int = 64, num_train: int = 2000, num_test: int = 64,
-                seed: int = 0, styles: int = 1) -> SyntheticConfig:
+def make_config(
+  size: int = 64, num_train: int = 2000, num_test: int = 64, seed: int = 0, styles: int = 1
+) -> SyntheticConfig:
   example_style("train", 0, styles)  # validates styles
   what = "" if styles == 1 else f"; {styles} train styles, unseen test styles"
   return SyntheticConfig(
-      name=config_name(size, num_train, num_test, seed, styles), version="1.0.0", size=size,
-      num_train=num_train, num_test=num_test, seed=seed, styles=styles,
-      description=f"{size}px scenes, {num_train} train and {num_test} test per domain{what}.")
+    name=config_name(size, num_train, num_test, seed, styles),
+    version="1.0.0",
+    size=size,
+    num_train=num_train,
+    num_test=num_test,
+    seed=seed,
+    styles=styles,
+    description=f"{size}px scenes, {num_train} train and {num_test} test per domain{what}.",
+  )
 
 
 class GanstyleSynthetic(tfds.core.GeneratorBasedBuilder):
   """Procedural photo scenes and their known painting style (see the module docstring)."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIGS = [make_config()]
   # A plain path: TFDS's own lookup needs the optional `importlib_resources` package.
   code_path = epath.Path(__file__)
 
   def _info(self) -> tfds.core.DatasetInfo:
     features = {
-        "image": tfds.features.Image(shape=(None, None, 3)),
-        "target": tfds.features.Image(shape=(None, None, 3)),
+      "image": tfds.features.Image(shape=(None, None, 3)),
+      "target": tfds.features.Image(shape=(None, None, 3)),
     }
     if self.builder_config.styles > 1:
       # Only multi-style configs carry these: single-style datasets keep their schema.
       features["style"] = tfds.features.Scalar(dtype=np.int32)
       features["style_image"] = tfds.features.Image(shape=(None, None, 3))
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict(features),
-        supervised_keys=None,
-        homepage='https://github.com/ (embedded in ganstyle_jax)',
+      features=tfds.features.FeaturesDict(features),
+      supervised_keys=None,
+      homepage="https://github.com/ (embedded in ganstyle_jax)",
     )
 
   def _split_generators(self, dl_manager):  # pylint: disable=unused-argument
     cfg = self.builder_config
     return {
-        f'{split}_{domain}': self._generate_examples(domain, split, n)
-        for split, n in (('train', cfg.num_train), ('test', cfg.num_test))
-        for domain in DOMAINS
+      f"{split}_{domain}": self._generate_examples(domain, split, n)
+      for split, n in (("train", cfg.num_train), ("test", cfg.num_test))
+      for domain in DOMAINS
     }
 
   def _generate_examples(self, domain: str, split: str, n: int) -> Iterator[tuple[int, dict]]:
@@ -488,22 +522,32 @@ class GanstyleSynthetic(tfds.core.GeneratorBasedBuilder):
       example = make_example(domain, split, i, cfg.size, cfg.seed, style=style)
       example["style"] = np.int32(style)
       # Photo i and painting i of a split share a style: (photo, painting, target) is a pair.
-      example["style_image"] = (example["image"] if domain == "painting" else make_example(
-          "painting", split, i, cfg.size, cfg.seed, style=style)["image"])
+      example["style_image"] = (
+        example["image"]
+        if domain == "painting"
+        else make_example("painting", split, i, cfg.size, cfg.seed, style=style)["image"]
+      )
       yield i, example
 
 
 def default_data_dir() -> str:
   """Where the synthetic dataset is built: $GANSTYLE_CACHE/tensorflow_datasets, else
   ~/.cache/ganstyle_jax/tensorflow_datasets."""
-  root = os.environ.get('GANSTYLE_CACHE') or os.path.join(
-      os.path.expanduser('~'), '.cache', 'ganstyle_jax')
-  return os.path.join(root, 'tensorflow_datasets')
+  root = os.environ.get("GANSTYLE_CACHE") or os.path.join(
+    os.path.expanduser("~"), ".cache", "ganstyle_jax"
+  )
+  return os.path.join(root, "tensorflow_datasets")
 
 
-def get_builder(size: int = 64, num_train: int = 2000, num_test: int = 64, seed: int = 0,
-                data_dir: str | None = None, prepare: bool = True,
-                styles: int = 1) -> GanstyleSynthetic:
+def get_builder(
+  size: int = 64,
+  num_train: int = 2000,
+  num_test: int = 64,
+  seed: int = 0,
+  data_dir: str | None = None,
+  prepare: bool = True,
+  styles: int = 1,
+) -> GanstyleSynthetic:
   """The synthetic TFDS builder for these parameters, built (offline, seconds) if needed.
 
   Args:
@@ -523,9 +567,12 @@ def get_builder(size: int = 64, num_train: int = 2000, num_test: int = 64, seed:
   config = make_config(size, num_train, num_test, seed, styles)
   registered = {c.name for c in GanstyleSynthetic.BUILDER_CONFIGS}
   # TFDS accepts a registered config only by name, and an unregistered one as an object.
-  builder = GanstyleSynthetic(config=config.name if config.name in registered else config,
-                              data_dir=data_dir or default_data_dir())
+  builder = GanstyleSynthetic(
+    config=config.name if config.name in registered else config,
+    data_dir=data_dir or default_data_dir(),
+  )
   if prepare and not builder.is_prepared():
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+    )
   return builder

@@ -1,4 +1,5 @@
 """The model families, by config.model.name. Adding one: a module here + a line in FAMILIES."""
+
 from __future__ import annotations
 
 from ganstyle_jax.errors import UserError
@@ -6,9 +7,9 @@ from ganstyle_jax.families import adain_gan, cyclegan, pix2pix
 from ganstyle_jax.families.base import Family
 
 FAMILIES: dict[str, Family] = {
-    "adain_gan": adain_gan.FAMILY,
-    "cyclegan": cyclegan.FAMILY,
-    "pix2pix": pix2pix.FAMILY,
+  "adain_gan": adain_gan.FAMILY,
+  "cyclegan": cyclegan.FAMILY,
+  "pix2pix": pix2pix.FAMILY,
 }
 
 

@@ -5,6 +5,7 @@ style of its style image; D (PatchGAN) judges G's outputs against real style-dom
 L_G = w_content L_content + w_style L_style + w_adv L_adv (+ w_tv L_tv); the trainable params
 are the decoder's (the encoder is the frozen VGG19 passed in as `vgg_variables`).
 """
+
 from __future__ import annotations
 
 import jax
@@ -24,16 +25,20 @@ Array = jax.Array
 
 def batch_keys(config: ml_collections.ConfigDict) -> dict[str, str]:
   """content, style and real images; with loss.w_supervised > 0 also the known answer."""
-  keys = {"content": config.data.content, "style": config.data.style,
-          "real": config.data.real or config.data.style}
+  keys = {
+    "content": config.data.content,
+    "style": config.data.style,
+    "real": config.data.real or config.data.style,
+  }
   if config.loss.w_supervised > 0:
-    keys["target"] = "synthetic:known_answer"   # painting_k(content), k = the style's style
+    keys["target"] = "synthetic:known_answer"  # painting_k(content), k = the style's style
   return keys
 
 
 def build_networks(config: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPolicy):
-  g = generators.AdaINGenerator(encoder_layer=config.model.generator.encoder_layer, dtype=dtype,
-                                conv_policy=conv_policy)
+  g = generators.AdaINGenerator(
+    encoder_layer=config.model.generator.encoder_layer, dtype=dtype, conv_policy=conv_policy
+  )
   return g, base.discriminator(config.model.discriminator, dtype, conv_policy)
 
 
@@ -41,8 +46,10 @@ def init_params(setup: steps.GanSetup, key: Array, image_size: int) -> dict:
   del image_size
   k_g, _, k_d, _ = jax.random.split(key, 4)
   x = steps.INIT_INPUT
-  return {"g_params": setup.generator.init(k_g, x, x)["params"]["decoder"],
-          "d_params": setup.discriminator.init(k_d, x)}
+  return {
+    "g_params": setup.generator.init(k_g, x, x)["params"]["decoder"],
+    "d_params": setup.discriminator.init(k_d, x),
+  }
 
 
 def _loss_vgg(setup: steps.GanSetup) -> vgg_lib.VGG19:
@@ -55,9 +62,15 @@ def style_features(setup: steps.GanSetup, vgg_variables, style: Array) -> dict[s
   return _loss_vgg(setup).apply(vgg_variables, style, layers)
 
 
-def generator_objective(setup: steps.GanSetup, g_params, d_params, vgg_variables, content: Array,
-                        style_feats: dict[str, Array], target: Array | None = None
-                        ) -> tuple[Array, tuple[Array, steps.Metrics]]:
+def generator_objective(
+  setup: steps.GanSetup,
+  g_params,
+  d_params,
+  vgg_variables,
+  content: Array,
+  style_feats: dict[str, Array],
+  target: Array | None = None,
+) -> tuple[Array, tuple[Array, steps.Metrics]]:
   """L_G = w_content L_content + w_style L_style + w_adv L_adv + w_tv L_tv, and G's output.
 
   With loss.w_supervised > 0 and a known answer `target`, + w_supervised |G(C, S) - target|_1
@@ -73,8 +86,9 @@ def generator_objective(setup: steps.GanSetup, g_params, d_params, vgg_variables
     content_loss = losses.mse(out_feats[enc], jax.lax.stop_gradient(t))
   else:
     content_loss = losses.pixel_content_loss(out, content)
-  style_loss = losses.style_loss(lc.style_type, out_feats, style_feats, lc.style_layers,
-                                 lc.style_layer_weights)
+  style_loss = losses.style_loss(
+    lc.style_type, out_feats, style_feats, lc.style_layers, lc.style_layer_weights
+  )
   total = lc.w_content * content_loss + lc.w_style * style_loss
   metrics = {"content": content_loss, "style": style_loss}
   if lc.w_adv > 0:
@@ -93,9 +107,15 @@ def generator_objective(setup: steps.GanSetup, g_params, d_params, vgg_variables
   return total, (out, metrics)
 
 
-def train_step(state: GanState, batch: dict[str, Array], vgg_variables, key: Array, *,
-               setup: steps.GanSetup, axis_name: str | None = None
-               ) -> tuple[GanState, steps.Metrics]:
+def train_step(
+  state: GanState,
+  batch: dict[str, Array],
+  vgg_variables,
+  key: Array,
+  *,
+  setup: steps.GanSetup,
+  axis_name: str | None = None,
+) -> tuple[GanState, steps.Metrics]:
   """One step on batch {'content', 'style', 'real'}: G against D's current params, then D."""
   del key  # no randomness in this step
   dt = setup.compute_dtype
@@ -103,38 +123,55 @@ def train_step(state: GanState, batch: dict[str, Array], vgg_variables, key: Arr
   style_feats = style_features(setup, vgg_variables, style)
   grad_fn = jax.value_and_grad(generator_objective, argnums=1, has_aux=True)
   target = batch["target"].astype(dt) if "target" in batch else None
-  (_, (out, g_metrics)), g_grads = grad_fn(setup, state.g_params, state.d_params, vgg_variables,
-                                           content, style_feats, target)
+  (_, (out, g_metrics)), g_grads = grad_fn(
+    setup, state.g_params, state.d_params, vgg_variables, content, style_feats, target
+  )
   metrics = {f"g/{k}": v for k, v in g_metrics.items()}
   g_grads = steps.pmean(g_grads, axis_name)
   metrics["g/grad_norm"] = optax.global_norm(g_grads)
-  g_params, g_opt_state = steps.apply_updates(setup.g_tx, g_grads, state.g_opt_state,
-                                              state.g_params)
+  g_params, g_opt_state = steps.apply_updates(
+    setup.g_tx, g_grads, state.g_opt_state, state.g_params
+  )
   d_params, d_opt_state = state.d_params, state.d_opt_state
   if setup.loss.w_adv > 0:
-    (d_loss, d_metrics), d_grads = jax.value_and_grad(steps.d_objective, argnums=1,
-                                                      has_aux=True)(setup, state.d_params, real,
-                                                                    out)
+    (d_loss, d_metrics), d_grads = jax.value_and_grad(steps.d_objective, argnums=1, has_aux=True)(
+      setup, state.d_params, real, out
+    )
     d_grads = steps.pmean(d_grads, axis_name)
-    metrics.update({"d/loss": d_loss, "d/grad_norm": optax.global_norm(d_grads),
-                    **{f"d/{k}": v for k, v in d_metrics.items()}})
-    d_params, d_opt_state = steps.apply_updates(setup.d_tx, d_grads, state.d_opt_state,
-                                                state.d_params)
+    metrics.update(
+      {
+        "d/loss": d_loss,
+        "d/grad_norm": optax.global_norm(d_grads),
+        **{f"d/{k}": v for k, v in d_metrics.items()},
+      }
+    )
+    d_params, d_opt_state = steps.apply_updates(
+      setup.d_tx, d_grads, state.d_opt_state, state.d_params
+    )
   state = steps.finish(setup, state, g_params, g_opt_state, d_params, d_opt_state)
   return state, steps.pmean(metrics, axis_name)
 
 
-def eval_step(setup: steps.GanSetup, state: GanState, vgg_variables, batch: dict[str, Array]
-              ) -> tuple[dict[str, Array], steps.Metrics]:
+def eval_step(
+  setup: steps.GanSetup, state: GanState, vgg_variables, batch: dict[str, Array]
+) -> tuple[dict[str, Array], steps.Metrics]:
   """Held-out generator losses and outputs {'output'} for one batch (jit it)."""
   style_feats = style_features(setup, vgg_variables, batch["style"])
-  _, (out, metrics) = generator_objective(setup, state.g_params, state.d_params, vgg_variables,
-                                          batch["content"], style_feats, batch.get("target"))
+  _, (out, metrics) = generator_objective(
+    setup,
+    state.g_params,
+    state.d_params,
+    vgg_variables,
+    batch["content"],
+    style_feats,
+    batch.get("target"),
+  )
   return {"output": out}, metrics
 
 
-def generate(setup: steps.GanSetup, g_params, vgg_variables, batch: dict[str, Array]
-             ) -> dict[str, Array]:
+def generate(
+  setup: steps.GanSetup, g_params, vgg_variables, batch: dict[str, Array]
+) -> dict[str, Array]:
   variables = generators.assemble_variables(vgg_variables, g_params)
   return {"output": setup.generator.apply(variables, batch["content"], batch["style"])}
 
@@ -142,8 +179,7 @@ def generate(setup: steps.GanSetup, g_params, vgg_variables, batch: dict[str, Ar
 def size_multiple(setup: steps.GanSetup) -> int:
   """2 ** (VGG poolings before the encoder layer)."""
   order = vgg_lib.LAYER_ORDER
-  return 2 ** sum(n.startswith("pool")
-                  for n in order[:order.index(setup.generator.encoder_layer)])
+  return 2 ** sum(n.startswith("pool") for n in order[: order.index(setup.generator.encoder_layer)])
 
 
 def grid_columns(batch, outputs) -> list[np.ndarray]:
@@ -152,12 +188,26 @@ def grid_columns(batch, outputs) -> list[np.ndarray]:
 
 def eval_views(batch, outputs) -> dict:
   """The metrics' image sets; target: the known answer where the data has one."""
-  return {"content": batch["content"], "style": batch["style"], "real": batch["real"],
-          "generated": outputs["output"], "target": batch.get("target")}
+  return {
+    "content": batch["content"],
+    "style": batch["style"],
+    "real": batch["real"],
+    "generated": outputs["output"],
+    "target": batch.get("target"),
+  }
 
 
 FAMILY = base.Family(
-    name="adain_gan", needs_vgg=True, style_conditioned=True, batch_keys=batch_keys,
-    build_networks=build_networks, init_params=init_params, train_step=train_step,
-    eval_step=eval_step, generate=generate, size_multiple=size_multiple,
-    grid_columns=grid_columns, eval_views=eval_views)
+  name="adain_gan",
+  needs_vgg=True,
+  style_conditioned=True,
+  batch_keys=batch_keys,
+  build_networks=build_networks,
+  init_params=init_params,
+  train_step=train_step,
+  eval_step=eval_step,
+  generate=generate,
+  size_multiple=size_multiple,
+  grid_columns=grid_columns,
+  eval_views=eval_views,
+)

@@ -5,6 +5,7 @@ registry in `families/__init__.py` maps `config.model.name` to it. Train, evalua
 and benchmark code only call these fields (and read its capabilities), so adding a family is
 one new module plus one registry line.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,6 +48,7 @@ class Family:
     eval_views: (batch, outputs) -> {'content', 'style', 'real', 'generated', 'target'} for
       the metrics (target: the known answer, or None where the data has none).
   """
+
   name: str
   needs_vgg: bool
   style_conditioned: bool
@@ -66,8 +68,14 @@ class Family:
 
 def discriminator(dc: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPolicy):
   """The PatchGAN (or multi-scale PatchGAN) that config.model.discriminator describes."""
-  kw = dict(ndf=dc.ndf, n_layers=dc.n_layers, norm=dc.norm, spectral_norm=dc.spectral_norm,
-            dtype=dtype, conv_policy=conv_policy)
+  kw = dict(
+    ndf=dc.ndf,
+    n_layers=dc.n_layers,
+    norm=dc.norm,
+    spectral_norm=dc.spectral_norm,
+    dtype=dtype,
+    conv_policy=conv_policy,
+  )
   if dc.num_scales > 1:
     return discriminators.MultiScalePatchGAN(num_scales=dc.num_scales, **kw)
   return discriminators.PatchGAN(**kw)

@@ -5,6 +5,7 @@ judge each domain, fed through the 50-image pool of past fakes. L_G = w_adv (adv
 G and F) + w_cycle (cycle consistency) + w_identity (identity mapping) (+ w_tv). The style is
 the target domain B; VGG is not used by the step.
 """
+
 from __future__ import annotations
 
 import jax
@@ -28,8 +29,9 @@ def batch_keys(config: ml_collections.ConfigDict) -> dict[str, str]:
 
 def build_networks(config: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPolicy):
   gc = config.model.generator
-  g = generators.ResNetGenerator(ngf=gc.ngf, n_blocks=gc.n_blocks, dtype=dtype,
-                                   conv_policy=conv_policy)
+  g = generators.ResNetGenerator(
+    ngf=gc.ngf, n_blocks=gc.n_blocks, dtype=dtype, conv_policy=conv_policy
+  )
   return g, base.discriminator(config.model.discriminator, dtype, conv_policy)
 
 
@@ -38,17 +40,22 @@ def init_params(setup: steps.GanSetup, key: Array, image_size: int) -> dict:
   x = steps.INIT_INPUT
   k_g, k_f, k_da, k_db = jax.random.split(key, 4)
   d_init = lambda k: setup.discriminator.init(k, x)
-  fields = {"g_params": {"G": setup.generator.init(k_g, x), "F": setup.generator.init(k_f, x)},
-            "d_params": {"A": d_init(k_da), "B": d_init(k_db)}}
+  fields = {
+    "g_params": {"G": setup.generator.init(k_g, x), "F": setup.generator.init(k_f, x)},
+    "d_params": {"A": d_init(k_da), "B": d_init(k_db)},
+  }
   if setup.loss.pool_size > 0:
-    fields["pool"] = {dom: jnp.zeros((setup.loss.pool_size, image_size, image_size, 3),
-                                     jnp.float32) for dom in ("A", "B")}
+    fields["pool"] = {
+      dom: jnp.zeros((setup.loss.pool_size, image_size, image_size, 3), jnp.float32)
+      for dom in ("A", "B")
+    }
     fields["pool_count"] = jnp.zeros((), jnp.int32)
   return fields
 
 
-def generator_objective(setup: steps.GanSetup, g_params, d_params, a: Array, b: Array
-                        ) -> tuple[Array, tuple[dict[str, Array], steps.Metrics]]:
+def generator_objective(
+  setup: steps.GanSetup, g_params, d_params, a: Array, b: Array
+) -> tuple[Array, tuple[dict[str, Array], steps.Metrics]]:
   """LSGAN (or other) adversarial + w_cycle * cycle + w_identity * identity, for G and F.
 
   G maps A->B, F maps B->A; D_B judges domain B, D_A domain A. Returns the fakes
@@ -63,8 +70,9 @@ def generator_objective(setup: steps.GanSetup, g_params, d_params, a: Array, b: 
   fake_b, fake_a = g_out[:n], f_out[:n]
   rec_a = g.apply(g_params["F"], fake_b.astype(a.dtype))
   rec_b = g.apply(g_params["G"], fake_a.astype(a.dtype))
-  adv = (losses.g_loss(lc.adv_type, d.apply(d_params["B"], fake_b))
-         + losses.g_loss(lc.adv_type, d.apply(d_params["A"], fake_a)))
+  adv = losses.g_loss(lc.adv_type, d.apply(d_params["B"], fake_b)) + losses.g_loss(
+    lc.adv_type, d.apply(d_params["A"], fake_a)
+  )
   cycle = losses.cycle_loss(rec_a, a) + losses.cycle_loss(rec_b, b)
   total = lc.w_adv * adv + lc.w_cycle * cycle
   metrics = {"adv": adv, "cycle": cycle}
@@ -80,9 +88,15 @@ def generator_objective(setup: steps.GanSetup, g_params, d_params, a: Array, b: 
   return total, ({"A": fake_a, "B": fake_b}, metrics)
 
 
-def train_step(state: GanState, batch: dict[str, Array], vgg_variables, key: Array, *,
-               setup: steps.GanSetup, axis_name: str | None = None
-               ) -> tuple[GanState, steps.Metrics]:
+def train_step(
+  state: GanState,
+  batch: dict[str, Array],
+  vgg_variables,
+  key: Array,
+  *,
+  setup: steps.GanSetup,
+  axis_name: str | None = None,
+) -> tuple[GanState, steps.Metrics]:
   """One step on batch {'A', 'B'}; vgg_variables are unused (kept for one signature)."""
   del vgg_variables
   dt = setup.compute_dtype
@@ -92,8 +106,9 @@ def train_step(state: GanState, batch: dict[str, Array], vgg_variables, key: Arr
   metrics = {f"g/{k}": v for k, v in g_metrics.items()}
   g_grads = steps.pmean(g_grads, axis_name)
   metrics["g/grad_norm"] = optax.global_norm(g_grads)
-  pool, pool_count, pooled = steps.pooled_fakes(state, fakes, jax.random.fold_in(key, state.step),
-                                                axis_name)
+  pool, pool_count, pooled = steps.pooled_fakes(
+    state, fakes, jax.random.fold_in(key, state.step), axis_name
+  )
 
   def d_objective(d_params):
     loss_a, m_a = steps.d_objective(setup, d_params["A"], a, pooled["A"])
@@ -103,32 +118,45 @@ def train_step(state: GanState, batch: dict[str, Array], vgg_variables, key: Arr
 
   (d_loss, d_metrics), d_grads = jax.value_and_grad(d_objective, has_aux=True)(state.d_params)
   d_grads = steps.pmean(d_grads, axis_name)
-  metrics.update({"d/loss": d_loss, "d/grad_norm": optax.global_norm(d_grads),
-                  **{f"d/{k}": v for k, v in d_metrics.items()}})
-  g_params, g_opt_state = steps.apply_updates(setup.g_tx, g_grads, state.g_opt_state,
-                                              state.g_params)
-  d_params, d_opt_state = steps.apply_updates(setup.d_tx, d_grads, state.d_opt_state,
-                                              state.d_params)
-  state = steps.finish(setup, state, g_params, g_opt_state, d_params, d_opt_state, pool=pool,
-                       pool_count=pool_count)
+  metrics.update(
+    {
+      "d/loss": d_loss,
+      "d/grad_norm": optax.global_norm(d_grads),
+      **{f"d/{k}": v for k, v in d_metrics.items()},
+    }
+  )
+  g_params, g_opt_state = steps.apply_updates(
+    setup.g_tx, g_grads, state.g_opt_state, state.g_params
+  )
+  d_params, d_opt_state = steps.apply_updates(
+    setup.d_tx, d_grads, state.d_opt_state, state.d_params
+  )
+  state = steps.finish(
+    setup, state, g_params, g_opt_state, d_params, d_opt_state, pool=pool, pool_count=pool_count
+  )
   return state, steps.pmean(metrics, axis_name)
 
 
-def eval_step(setup: steps.GanSetup, state: GanState, vgg_variables, batch: dict[str, Array]
-              ) -> tuple[dict[str, Array], steps.Metrics]:
+def eval_step(
+  setup: steps.GanSetup, state: GanState, vgg_variables, batch: dict[str, Array]
+) -> tuple[dict[str, Array], steps.Metrics]:
   """Held-out generator losses and outputs {'fake_B', 'fake_A'} for one batch (jit it)."""
   del vgg_variables
-  _, (fakes, metrics) = generator_objective(setup, state.g_params, state.d_params, batch["A"],
-                                            batch["B"])
+  _, (fakes, metrics) = generator_objective(
+    setup, state.g_params, state.d_params, batch["A"], batch["B"]
+  )
   return {"fake_B": fakes["B"], "fake_A": fakes["A"]}, metrics
 
 
-def generate(setup: steps.GanSetup, g_params, vgg_variables, batch: dict[str, Array]
-             ) -> dict[str, Array]:
+def generate(
+  setup: steps.GanSetup, g_params, vgg_variables, batch: dict[str, Array]
+) -> dict[str, Array]:
   del vgg_variables
   g = setup.generator
-  return {"fake_B": g.apply(g_params["G"], batch["A"]),
-          "fake_A": g.apply(g_params["F"], batch["B"])}
+  return {
+    "fake_B": g.apply(g_params["G"], batch["A"]),
+    "fake_A": g.apply(g_params["F"], batch["B"]),
+  }
 
 
 def translate(setup: steps.GanSetup, g_params, x: Array, direction: str) -> Array:
@@ -138,7 +166,7 @@ def translate(setup: steps.GanSetup, g_params, x: Array, direction: str) -> Arra
 
 def size_multiple(setup: steps.GanSetup) -> int:
   del setup
-  return 4   # two stride-2 downsamplings
+  return 4  # two stride-2 downsamplings
 
 
 def grid_columns(batch, outputs) -> list[np.ndarray]:
@@ -151,12 +179,28 @@ def eval_views(batch, outputs) -> dict:
   The style reference is another image of the style domain (the next one in the batch), not
   the answer to the same input: the colour-transfer baseline must not see the answer.
   """
-  return {"content": batch["A"], "style": np.roll(batch["B"], 1, axis=0), "real": batch["B"],
-          "generated": outputs["fake_B"], "target": batch.get("target")}
+  return {
+    "content": batch["A"],
+    "style": np.roll(batch["B"], 1, axis=0),
+    "real": batch["B"],
+    "generated": outputs["fake_B"],
+    "target": batch.get("target"),
+  }
 
 
 FAMILY = base.Family(
-    name="cyclegan", needs_vgg=False, style_conditioned=False, batch_keys=batch_keys,
-    build_networks=build_networks, init_params=init_params, train_step=train_step,
-    eval_step=eval_step, generate=generate, translate=translate, directions=DIRECTIONS,
-    size_multiple=size_multiple, grid_columns=grid_columns, eval_views=eval_views)
+  name="cyclegan",
+  needs_vgg=False,
+  style_conditioned=False,
+  batch_keys=batch_keys,
+  build_networks=build_networks,
+  init_params=init_params,
+  train_step=train_step,
+  eval_step=eval_step,
+  generate=generate,
+  translate=translate,
+  directions=DIRECTIONS,
+  size_multiple=size_multiple,
+  grid_columns=grid_columns,
+  eval_views=eval_views,
+)

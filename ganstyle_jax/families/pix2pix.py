@@ -6,6 +6,7 @@ concatenated, so it judges whether the image fits its input. L_G = w_adv L_adv(D
 + w_supervised |G(x) - y|_1 (+ w_tv); the papers' weights are 1 and 100 with the BCE
 (`nonsat`) loss. Dropout in G is its only noise, keyed per step (and device).
 """
+
 from __future__ import annotations
 
 import jax
@@ -28,8 +29,13 @@ def batch_keys(config: ml_collections.ConfigDict) -> dict[str, str]:
 
 def build_networks(config: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPolicy):
   gc = config.model.generator
-  g = generators.UNetGenerator(ngf=gc.ngf, num_downs=gc.num_downs, use_dropout=gc.use_dropout,
-                               dtype=dtype, conv_policy=conv_policy)
+  g = generators.UNetGenerator(
+    ngf=gc.ngf,
+    num_downs=gc.num_downs,
+    use_dropout=gc.use_dropout,
+    dtype=dtype,
+    conv_policy=conv_policy,
+  )
   return g, base.discriminator(config.model.discriminator, dtype, conv_policy)
 
 
@@ -37,18 +43,21 @@ def init_params(setup: steps.GanSetup, key: Array, image_size: int) -> dict:
   del image_size
   k_g, _, k_d, _ = jax.random.split(key, 4)
   # The U-Net halves its input num_downs times: init at the smallest size it accepts.
-  size = 2 ** setup.generator.num_downs
+  size = 2**setup.generator.num_downs
   x = jnp.zeros((1, size, size, 3), jnp.float32)
-  return {"g_params": setup.generator.init(k_g, x),
-          "d_params": setup.discriminator.init(k_d, jnp.zeros((1, 32, 32, 6), jnp.float32))}
+  return {
+    "g_params": setup.generator.init(k_g, x),
+    "d_params": setup.discriminator.init(k_d, jnp.zeros((1, 32, 32, 6), jnp.float32)),
+  }
 
 
 def _pair(x: Array, y: Array) -> Array:
   return jnp.concatenate([x, y.astype(x.dtype)], axis=-1)
 
 
-def generator_objective(setup: steps.GanSetup, g_params, d_params, x: Array, y: Array,
-                        dropout_key: Array | None) -> tuple[Array, tuple[Array, steps.Metrics]]:
+def generator_objective(
+  setup: steps.GanSetup, g_params, d_params, x: Array, y: Array, dropout_key: Array | None
+) -> tuple[Array, tuple[Array, steps.Metrics]]:
   """w_adv L_adv + w_supervised L1 (+ w_tv TV) and G's output; dropout_key None: no dropout."""
   lc = setup.loss
   rngs = {"dropout": dropout_key} if dropout_key is not None else None
@@ -65,9 +74,15 @@ def generator_objective(setup: steps.GanSetup, g_params, d_params, x: Array, y: 
   return total, (fake, metrics)
 
 
-def train_step(state: GanState, batch: dict[str, Array], vgg_variables, key: Array, *,
-               setup: steps.GanSetup, axis_name: str | None = None
-               ) -> tuple[GanState, steps.Metrics]:
+def train_step(
+  state: GanState,
+  batch: dict[str, Array],
+  vgg_variables,
+  key: Array,
+  *,
+  setup: steps.GanSetup,
+  axis_name: str | None = None,
+) -> tuple[GanState, steps.Metrics]:
   """One step on batch {'input', 'target'}; vgg_variables are unused (one signature)."""
   del vgg_variables
   dt = setup.compute_dtype
@@ -81,40 +96,51 @@ def train_step(state: GanState, batch: dict[str, Array], vgg_variables, key: Arr
   g_grads = steps.pmean(g_grads, axis_name)
   metrics["g/grad_norm"] = optax.global_norm(g_grads)
   (d_loss, d_metrics), d_grads = jax.value_and_grad(steps.d_objective, argnums=1, has_aux=True)(
-      setup, state.d_params, _pair(x, y), _pair(x, fake))
+    setup, state.d_params, _pair(x, y), _pair(x, fake)
+  )
   d_grads = steps.pmean(d_grads, axis_name)
-  metrics.update({"d/loss": d_loss, "d/grad_norm": optax.global_norm(d_grads),
-                  **{f"d/{k}": v for k, v in d_metrics.items()}})
-  g_params, g_opt_state = steps.apply_updates(setup.g_tx, g_grads, state.g_opt_state,
-                                              state.g_params)
-  d_params, d_opt_state = steps.apply_updates(setup.d_tx, d_grads, state.d_opt_state,
-                                              state.d_params)
+  metrics.update(
+    {
+      "d/loss": d_loss,
+      "d/grad_norm": optax.global_norm(d_grads),
+      **{f"d/{k}": v for k, v in d_metrics.items()},
+    }
+  )
+  g_params, g_opt_state = steps.apply_updates(
+    setup.g_tx, g_grads, state.g_opt_state, state.g_params
+  )
+  d_params, d_opt_state = steps.apply_updates(
+    setup.d_tx, d_grads, state.d_opt_state, state.d_params
+  )
   state = steps.finish(setup, state, g_params, g_opt_state, d_params, d_opt_state)
   return state, steps.pmean(metrics, axis_name)
 
 
-def eval_step(setup: steps.GanSetup, state: GanState, vgg_variables, batch: dict[str, Array]
-              ) -> tuple[dict[str, Array], steps.Metrics]:
+def eval_step(
+  setup: steps.GanSetup, state: GanState, vgg_variables, batch: dict[str, Array]
+) -> tuple[dict[str, Array], steps.Metrics]:
   """Held-out losses and outputs {'output'} (no dropout) for one batch (jit it)."""
   del vgg_variables
-  _, (fake, metrics) = generator_objective(setup, state.g_params, state.d_params, batch["input"],
-                                           batch["target"], None)
+  _, (fake, metrics) = generator_objective(
+    setup, state.g_params, state.d_params, batch["input"], batch["target"], None
+  )
   return {"output": fake}, metrics
 
 
-def generate(setup: steps.GanSetup, g_params, vgg_variables, batch: dict[str, Array]
-             ) -> dict[str, Array]:
+def generate(
+  setup: steps.GanSetup, g_params, vgg_variables, batch: dict[str, Array]
+) -> dict[str, Array]:
   del vgg_variables
   return {"output": setup.generator.apply(g_params, batch["input"])}
 
 
 def translate(setup: steps.GanSetup, g_params, x: Array, direction: str) -> Array:
-  del direction   # one direction: input -> target
+  del direction  # one direction: input -> target
   return setup.generator.apply(g_params, x)
 
 
 def size_multiple(setup: steps.GanSetup) -> int:
-  return 2 ** setup.generator.num_downs
+  return 2**setup.generator.num_downs
 
 
 def grid_columns(batch, outputs) -> list[np.ndarray]:
@@ -127,13 +153,29 @@ def eval_views(batch, outputs) -> dict:
   The style reference is another image of the style domain (the next one in the batch), not
   the answer to the same input: the colour-transfer baseline must not see the answer.
   """
-  return {"content": batch["input"], "style": np.roll(batch["target"], 1, axis=0), "real": batch["target"],
-          "generated": outputs["output"], "target": batch.get("target")}
+  return {
+    "content": batch["input"],
+    "style": np.roll(batch["target"], 1, axis=0),
+    "real": batch["target"],
+    "generated": outputs["output"],
+    "target": batch.get("target"),
+  }
 
 
 FAMILY = base.Family(
-    name="pix2pix", needs_vgg=False, style_conditioned=False, paired=True,
-    batch_keys=batch_keys, build_networks=build_networks, init_params=init_params,
-    train_step=train_step, eval_step=eval_step, generate=generate, translate=translate,
-    directions=("AtoB",), size_multiple=size_multiple, grid_columns=grid_columns,
-    eval_views=eval_views)
+  name="pix2pix",
+  needs_vgg=False,
+  style_conditioned=False,
+  paired=True,
+  batch_keys=batch_keys,
+  build_networks=build_networks,
+  init_params=init_params,
+  train_step=train_step,
+  eval_step=eval_step,
+  generate=generate,
+  translate=translate,
+  directions=("AtoB",),
+  size_multiple=size_multiple,
+  grid_columns=grid_columns,
+  eval_views=eval_views,
+)

@@ -2,6 +2,7 @@
 
 Images NHWC in [-1, 1] -> patch logits [N, h, w, 1] (float32).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,6 +30,7 @@ class PatchGAN(nn.Module):
     dtype: computation dtype.
     conv_policy: the CPU path choice of its convolutions (`ops.conv2d`).
   """
+
   ndf: int = 64
   n_layers: int = 3
   norm: str = "instance"
@@ -37,8 +39,14 @@ class PatchGAN(nn.Module):
   conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   def _conv(self, features: int, stride: int, name: str):
-    kw = dict(kernel_size=(4, 4), strides=(stride, stride), padding=((1, 1), (1, 1)),
-              dtype=self.dtype, conv_policy=self.conv_policy, name=name)
+    kw = dict(
+      kernel_size=(4, 4),
+      strides=(stride, stride),
+      padding=((1, 1), (1, 1)),
+      dtype=self.dtype,
+      conv_policy=self.conv_policy,
+      name=name,
+    )
     if self.spectral_norm:
       return L.SpectralNormConv(features, **kw)
     return L.Conv(features, **kw)
@@ -55,7 +63,7 @@ class PatchGAN(nn.Module):
     h = nn.leaky_relu(self._conv(self.ndf, 2, "conv0")(x.astype(self.dtype)), 0.2)
     mult = 1
     for i in range(1, self.n_layers + 1):
-      mult = min(2 ** i, 8)
+      mult = min(2**i, 8)
       stride = 2 if i < self.n_layers else 1
       h = nn.leaky_relu(self._norm(self._conv(self.ndf * mult, stride, f"conv{i}")(h)), 0.2)
     return self._conv(1, 1, f"conv{self.n_layers + 1}")(h).astype(jnp.float32)
@@ -67,6 +75,7 @@ class MultiScalePatchGAN(nn.Module):
   Returns a list of logit maps, finest first; the adversarial losses average over the list.
   Attributes after `num_scales` are PatchGAN's.
   """
+
   num_scales: int = 2
   ndf: int = 64
   n_layers: int = 3
@@ -82,7 +91,15 @@ class MultiScalePatchGAN(nn.Module):
       if i:
         # 3x3 average pooling, stride 2, as pix2pixHD (count_include_pad=False ~ 'SAME' here).
         x = nn.avg_pool(x, (3, 3), strides=(2, 2), padding="SAME", count_include_pad=False)
-      outs.append(PatchGAN(self.ndf, self.n_layers, self.norm, self.spectral_norm, self.dtype,
-                           self.conv_policy, name=f"scale{i}")(x))
+      outs.append(
+        PatchGAN(
+          self.ndf,
+          self.n_layers,
+          self.norm,
+          self.spectral_norm,
+          self.dtype,
+          self.conv_policy,
+          name=f"scale{i}",
+        )(x)
+      )
     return outs
-

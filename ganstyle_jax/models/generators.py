@@ -3,6 +3,7 @@ pix2pix's U-Net generator G(C).
 
 Images are NHWC in [-1, 1]. Both are flax.linen modules used as pure `apply` functions.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -25,12 +26,12 @@ def decoder_plan(encoder_layer: str) -> list[tuple[str, int]]:
   order; each max-pool becomes a nearest x2 upsampling. Returns [('conv', out_channels) |
   ('up', 0)], the last conv mapping to 3 channels (no activation after it).
   """
-  order = vgg_lib.LAYER_ORDER[:vgg_lib.LAYER_ORDER.index(encoder_layer) + 1]
+  order = vgg_lib.LAYER_ORDER[: vgg_lib.LAYER_ORDER.index(encoder_layer) + 1]
   plan: list[tuple[str, int]] = []
   in_ch = 3
   for name in order:
     if name.startswith("conv"):
-      plan.append(("conv", in_ch))      # mirror: maps this conv's output back to its input
+      plan.append(("conv", in_ch))  # mirror: maps this conv's output back to its input
       in_ch = vgg_lib.CONV_CHANNELS[name]
     elif name.startswith("pool"):
       plan.append(("up", 0))
@@ -43,6 +44,7 @@ class AdaINDecoder(nn.Module):
   With encoder_layer='relu4_1' it has exactly 3,505,219 parameters. `conv_policy`: the CPU
   path choice of its convolutions (`ops.conv2d`).
   """
+
   encoder_layer: str = "relu4_1"
   dtype: Any = jnp.float32
   conv_policy: ops.ConvPolicy = ops.DEFAULT
@@ -57,8 +59,7 @@ class AdaINDecoder(nn.Module):
       if kind == "up":
         h = L.upsample_nearest(h)
         continue
-      h = L.ReflectConv(ch, 3, dtype=self.dtype, conv_policy=self.conv_policy,
-                        name=f"conv{i}")(h)
+      h = L.ReflectConv(ch, 3, dtype=self.dtype, conv_policy=self.conv_policy, name=f"conv{i}")(h)
       i += 1
       if i < n_conv:
         h = nn.relu(h)
@@ -77,14 +78,14 @@ class AdaINGenerator(nn.Module):
     dtype: computation dtype.
     conv_policy: the CPU path choice of the encoder's and decoder's convolutions.
   """
+
   encoder_layer: str = "relu4_1"
   dtype: Any = jnp.float32
   conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   def setup(self):
     self.encoder = vgg_lib.VGG19(dtype=self.dtype, conv_policy=self.conv_policy)
-    self.decoder = AdaINDecoder(self.encoder_layer, dtype=self.dtype,
-                                conv_policy=self.conv_policy)
+    self.decoder = AdaINDecoder(self.encoder_layer, dtype=self.dtype, conv_policy=self.conv_policy)
 
   def encode(self, x: Array, layers: tuple[str, ...] = ()) -> dict[str, Array]:
     """VGG activations of images x: the encoder layer plus any extra `layers`."""
@@ -98,8 +99,13 @@ class AdaINGenerator(nn.Module):
     """Mean and std [N, 1, 1, C] of the style image's encoder features (for mixing styles)."""
     return L.channel_stats(self.encode(style)[self.encoder_layer])
 
-  def transfer(self, content: Array, style: Array | None = None, alpha: float | Array = 1.0,
-               style_stats: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
+  def transfer(
+    self,
+    content: Array,
+    style: Array | None = None,
+    alpha: float | Array = 1.0,
+    style_stats: tuple[Array, Array] | None = None,
+  ) -> tuple[Array, Array]:
     """Returns (output image, AdaIN target features t) for the content/style pair.
 
     Args:
@@ -119,20 +125,28 @@ class AdaINGenerator(nn.Module):
     t = alpha * t + (1 - alpha) * f_c
     return self.decoder(t), t
 
-  def __call__(self, content: Array, style: Array | None = None, alpha: float | Array = 1.0,
-               style_stats: tuple[Array, Array] | None = None) -> Array:
+  def __call__(
+    self,
+    content: Array,
+    style: Array | None = None,
+    alpha: float | Array = 1.0,
+    style_stats: tuple[Array, Array] | None = None,
+  ) -> Array:
     """The stylised image [N, H, W, 3] (not clipped; clip to [-1, 1] for display)."""
     return self.transfer(content, style, alpha, style_stats)[0]
 
 
 def assemble_variables(vgg_variables: Mapping, decoder_params: Mapping) -> dict:
   """AdaINGenerator variables from frozen VGG variables and trained decoder params."""
-  return {"params": {"encoder": vgg_variables["params"], "decoder": decoder_params},
-          "preprocess": {"encoder": vgg_variables["preprocess"]}}
+  return {
+    "params": {"encoder": vgg_variables["params"], "decoder": decoder_params},
+    "preprocess": {"encoder": vgg_variables["preprocess"]},
+  }
 
 
 class ResnetBlock(nn.Module):
   """Residual block: [reflect-pad conv3x3, IN, ReLU, reflect-pad conv3x3, IN] + skip."""
+
   features: int
   dtype: Any = jnp.float32
   conv_policy: ops.ConvPolicy = ops.DEFAULT
@@ -152,6 +166,7 @@ class ResNetGenerator(nn.Module):
   exactly 11,378,179 parameters. Images NHWC in [-1, 1], H and W multiples of 4.
   `conv_policy`: the CPU path choice of its convolutions (`ops.conv2d`).
   """
+
   ngf: int = 64
   n_blocks: int = 9
   out_channels: int = 3
@@ -163,8 +178,9 @@ class ResNetGenerator(nn.Module):
     d, p = self.dtype, self.conv_policy
     h = nn.relu(L.instance_norm(L.ReflectConv(self.ngf, 7, dtype=d, conv_policy=p)(x.astype(d))))
     for mult in (2, 4):
-      h = L.Conv(self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d,
-                 conv_policy=p)(h)
+      h = L.Conv(
+        self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d, conv_policy=p
+      )(h)
       h = nn.relu(L.instance_norm(h))
     for _ in range(self.n_blocks):
       h = ResnetBlock(self.ngf * 4, dtype=d, conv_policy=p)(h)
@@ -187,6 +203,7 @@ class UNetGenerator(nn.Module):
   the reference definition with instance norm. Images NHWC in [-1, 1], H and W multiples of
   2 ** num_downs. `conv_policy`: the CPU path choice of the down convolutions.
   """
+
   ngf: int = 64
   num_downs: int = 8
   out_channels: int = 3
@@ -204,8 +221,15 @@ class UNetGenerator(nn.Module):
     for i, c in enumerate(channels):
       if i > 0:
         h = nn.leaky_relu(h, 0.2)
-      h = L.Conv(c, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d,
-                 conv_policy=self.conv_policy, name=f"down_{i}")(h)
+      h = L.Conv(
+        c,
+        (4, 4),
+        strides=(2, 2),
+        padding=((1, 1), (1, 1)),
+        dtype=d,
+        conv_policy=self.conv_policy,
+        name=f"down_{i}",
+      )(h)
       if 0 < i < n - 1:
         h = L.instance_norm(h)
       skips.append(h)
@@ -213,8 +237,9 @@ class UNetGenerator(nn.Module):
       if i < n - 1:
         h = jnp.concatenate([skips[i], h], axis=-1)
       out = channels[i - 1] if i > 0 else self.out_channels
-      h = nn.ConvTranspose(out, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), dtype=d,
-                           name=f"up_{i}")(nn.relu(h))
+      h = nn.ConvTranspose(
+        out, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), dtype=d, name=f"up_{i}"
+      )(nn.relu(h))
       if i > 0:
         h = L.instance_norm(h)
       if self.use_dropout and 4 <= i <= n - 2:

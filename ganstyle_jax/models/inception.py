@@ -41,6 +41,7 @@ back into exactly 2 * x01 - 1. So the default 'fid' (the [-1, 1] input as is) is
 both; 'imagenet' ((x01 - mean) / std with the ImageNet mean/std, fed to the body) is for an
 Inception3 trained with transform_input=False on standardised input.
 """
+
 from __future__ import annotations
 
 import functools
@@ -83,8 +84,9 @@ def resize_bilinear(x: Array, size: int = IMAGE_SIZE) -> Array:
 
 def _avg_pool_3x3(x: Array, count_include_pad: bool) -> Array:
   """F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=...)."""
-  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)),
-                     count_include_pad=count_include_pad)
+  return nn.avg_pool(
+    x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)), count_include_pad=count_include_pad
+  )
 
 
 def _max_pool_3x3_s2(x: Array) -> Array:
@@ -94,6 +96,7 @@ def _max_pool_3x3_s2(x: Array) -> Array:
 
 class BasicConv2d(nn.Module):
   """Conv (no bias) + BatchNorm(eps=0.001, running statistics) + ReLU; torch padding (ph, pw)."""
+
   features: int
   kernel_size: tuple[int, int]
   strides: int = 1
@@ -103,8 +106,15 @@ class BasicConv2d(nn.Module):
   @nn.compact
   def __call__(self, x: Array) -> Array:
     ph, pw = self.padding
-    x = nn.Conv(self.features, self.kernel_size, strides=(self.strides, self.strides),
-                padding=((ph, ph), (pw, pw)), use_bias=False, dtype=self.dtype, name="conv")(x)
+    x = nn.Conv(
+      self.features,
+      self.kernel_size,
+      strides=(self.strides, self.strides),
+      padding=((ph, ph), (pw, pw)),
+      use_bias=False,
+      dtype=self.dtype,
+      name="conv",
+    )(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, dtype=self.dtype, name="bn")(x)
     return nn.relu(x)
 
@@ -117,6 +127,7 @@ def _conv(features: int, kernel_size, dtype, name: str, strides: int = 1, paddin
 
 class InceptionA(nn.Module):
   """Mixed_5b/c/d; fid_variant: FIDInceptionA (average pool without the padding count)."""
+
   pool_features: int
   fid_variant: bool = False
   dtype: jnp.dtype = jnp.float32
@@ -137,6 +148,7 @@ class InceptionA(nn.Module):
 
 class InceptionB(nn.Module):
   """Mixed_6a (grid reduction 35 -> 17)."""
+
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -151,6 +163,7 @@ class InceptionB(nn.Module):
 
 class InceptionC(nn.Module):
   """Mixed_6b..6e; fid_variant: FIDInceptionC (average pool without the padding count)."""
+
   channels_7x7: int
   fid_variant: bool = False
   dtype: jnp.dtype = jnp.float32
@@ -174,6 +187,7 @@ class InceptionC(nn.Module):
 
 class InceptionD(nn.Module):
   """Mixed_7a (grid reduction 17 -> 8)."""
+
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -191,6 +205,7 @@ class InceptionD(nn.Module):
 class InceptionE(nn.Module):
   """Mixed_7b/c. pool: 'avg' (torchvision), 'avg_no_pad' (FIDInceptionE_1) or 'max'
   (FIDInceptionE_2: F.max_pool2d(x, 3, stride=1, padding=1))."""
+
   pool: str = "avg"
   dtype: jnp.dtype = jnp.float32
 
@@ -199,12 +214,22 @@ class InceptionE(nn.Module):
     d = self.dtype
     b1 = _conv(320, 1, d, "branch1x1")(x)
     b3 = _conv(384, 1, d, "branch3x3_1")(x)
-    b3 = jnp.concatenate([_conv(384, (1, 3), d, "branch3x3_2a", padding=(0, 1))(b3),
-                          _conv(384, (3, 1), d, "branch3x3_2b", padding=(1, 0))(b3)], axis=-1)
+    b3 = jnp.concatenate(
+      [
+        _conv(384, (1, 3), d, "branch3x3_2a", padding=(0, 1))(b3),
+        _conv(384, (3, 1), d, "branch3x3_2b", padding=(1, 0))(b3),
+      ],
+      axis=-1,
+    )
     bd = _conv(448, 1, d, "branch3x3dbl_1")(x)
     bd = _conv(384, 3, d, "branch3x3dbl_2", padding=1)(bd)
-    bd = jnp.concatenate([_conv(384, (1, 3), d, "branch3x3dbl_3a", padding=(0, 1))(bd),
-                          _conv(384, (3, 1), d, "branch3x3dbl_3b", padding=(1, 0))(bd)], axis=-1)
+    bd = jnp.concatenate(
+      [
+        _conv(384, (1, 3), d, "branch3x3dbl_3a", padding=(0, 1))(bd),
+        _conv(384, (3, 1), d, "branch3x3dbl_3b", padding=(1, 0))(bd),
+      ],
+      axis=-1,
+    )
     if self.pool == "max":
       bp = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
     else:
@@ -223,6 +248,7 @@ class InceptionV3(nn.Module):
       mean/std, for an Inception3 trained with transform_input=False).
     dtype: computation dtype (the returned features have it).
   """
+
   fid_variant: bool = False
   input_transform: str = "fid"
   dtype: jnp.dtype = jnp.float32
@@ -231,8 +257,10 @@ class InceptionV3(nn.Module):
   def __call__(self, x: Array) -> Array:
     """Pool3 features of images x [N, H, W, 3] in [-1, 1] (any H, W: resized to 299x299)."""
     if self.input_transform not in INPUT_TRANSFORMS:
-      raise UserError(f"unknown Inception input_transform {self.input_transform!r}; valid: "
-                      f"{', '.join(INPUT_TRANSFORMS)}")
+      raise UserError(
+        f"unknown Inception input_transform {self.input_transform!r}; valid: "
+        f"{', '.join(INPUT_TRANSFORMS)}"
+      )
     if x.ndim != 4 or x.shape[-1] != 3:
       raise UserError(f"Inception-v3 takes RGB images [N, H, W, 3], got shape {x.shape}")
     h = resize_bilinear(x.astype(jnp.float32))
@@ -240,29 +268,35 @@ class InceptionV3(nn.Module):
       h = ((h + 1.0) * 0.5 - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
     h = h.astype(self.dtype)
     d, fid = self.dtype, self.fid_variant
-    h = _conv(32, 3, d, "Conv2d_1a_3x3", strides=2)(h)           # 149 x 149 x 32
-    h = _conv(32, 3, d, "Conv2d_2a_3x3")(h)                      # 147 x 147 x 32
-    h = _conv(64, 3, d, "Conv2d_2b_3x3", padding=1)(h)           # 147 x 147 x 64
-    h = _max_pool_3x3_s2(h)                                      # 73 x 73 x 64
-    h = _conv(80, 1, d, "Conv2d_3b_1x1")(h)                      # 73 x 73 x 80
-    h = _conv(192, 3, d, "Conv2d_4a_3x3")(h)                     # 71 x 71 x 192
-    h = _max_pool_3x3_s2(h)                                      # 35 x 35 x 192
-    h = InceptionA(32, fid, d, name="Mixed_5b")(h)               # 35 x 35 x 256
-    h = InceptionA(64, fid, d, name="Mixed_5c")(h)               # 35 x 35 x 288
-    h = InceptionA(64, fid, d, name="Mixed_5d")(h)               # 35 x 35 x 288
-    h = InceptionB(d, name="Mixed_6a")(h)                        # 17 x 17 x 768
+    h = _conv(32, 3, d, "Conv2d_1a_3x3", strides=2)(h)  # 149 x 149 x 32
+    h = _conv(32, 3, d, "Conv2d_2a_3x3")(h)  # 147 x 147 x 32
+    h = _conv(64, 3, d, "Conv2d_2b_3x3", padding=1)(h)  # 147 x 147 x 64
+    h = _max_pool_3x3_s2(h)  # 73 x 73 x 64
+    h = _conv(80, 1, d, "Conv2d_3b_1x1")(h)  # 73 x 73 x 80
+    h = _conv(192, 3, d, "Conv2d_4a_3x3")(h)  # 71 x 71 x 192
+    h = _max_pool_3x3_s2(h)  # 35 x 35 x 192
+    h = InceptionA(32, fid, d, name="Mixed_5b")(h)  # 35 x 35 x 256
+    h = InceptionA(64, fid, d, name="Mixed_5c")(h)  # 35 x 35 x 288
+    h = InceptionA(64, fid, d, name="Mixed_5d")(h)  # 35 x 35 x 288
+    h = InceptionB(d, name="Mixed_6a")(h)  # 17 x 17 x 768
     h = InceptionC(128, fid, d, name="Mixed_6b")(h)
     h = InceptionC(160, fid, d, name="Mixed_6c")(h)
     h = InceptionC(160, fid, d, name="Mixed_6d")(h)
-    h = InceptionC(192, fid, d, name="Mixed_6e")(h)              # 17 x 17 x 768
-    h = InceptionD(d, name="Mixed_7a")(h)                        # 8 x 8 x 1280
-    h = InceptionE("avg_no_pad" if fid else "avg", d, name="Mixed_7b")(h)   # 8 x 8 x 2048
-    h = InceptionE("max" if fid else "avg", d, name="Mixed_7c")(h)         # 8 x 8 x 2048
-    return jnp.mean(h, axis=(1, 2))                              # adaptive avg pool -> 2048
+    h = InceptionC(192, fid, d, name="Mixed_6e")(h)  # 17 x 17 x 768
+    h = InceptionD(d, name="Mixed_7a")(h)  # 8 x 8 x 1280
+    h = InceptionE("avg_no_pad" if fid else "avg", d, name="Mixed_7b")(h)  # 8 x 8 x 2048
+    h = InceptionE("max" if fid else "avg", d, name="Mixed_7c")(h)  # 8 x 8 x 2048
+    return jnp.mean(h, axis=(1, 2))  # adaptive avg pool -> 2048
 
 
-def features(inception_variables: Mapping, x: Array, *, fid_variant: bool = False,
-             input_transform: str = "fid", dtype: jnp.dtype = jnp.float32) -> Array:
+def features(
+  inception_variables: Mapping,
+  x: Array,
+  *,
+  fid_variant: bool = False,
+  input_transform: str = "fid",
+  dtype: jnp.dtype = jnp.float32,
+) -> Array:
   """Pure-function form: pool3 features [N, 2048] of images x NHWC in [-1, 1]."""
   model = InceptionV3(fid_variant=fid_variant, input_transform=input_transform, dtype=dtype)
   return model.apply(inception_variables, x)
@@ -271,9 +305,13 @@ def features(inception_variables: Mapping, x: Array, *, fid_variant: bool = Fals
 # ----------------------------------------------------------------------------- state dicts
 
 # flax leaf (collection, name) <-> torch state-dict suffix.
-_LEAF_TO_TORCH = {("params", "kernel"): "conv.weight", ("params", "scale"): "bn.weight",
-                  ("params", "bias"): "bn.bias", ("batch_stats", "mean"): "bn.running_mean",
-                  ("batch_stats", "var"): "bn.running_var"}
+_LEAF_TO_TORCH = {
+  ("params", "kernel"): "conv.weight",
+  ("params", "scale"): "bn.weight",
+  ("params", "bias"): "bn.bias",
+  ("batch_stats", "mean"): "bn.running_mean",
+  ("batch_stats", "var"): "bn.running_var",
+}
 
 
 def _torch_name(collection: str, path: tuple[str, ...]) -> str:
@@ -292,10 +330,14 @@ def _flat(tree: Mapping, prefix: tuple[str, ...] = ()):
 @functools.lru_cache(maxsize=1)
 def _variable_shapes() -> dict:
   """{collection: {flax path: shape}} of InceptionV3's variables, by abstract evaluation."""
-  abstract = jax.eval_shape(InceptionV3().init, jax.random.key(0),
-                            jax.ShapeDtypeStruct((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.float32))
-  return {col: {p: tuple(a.shape) for p, a in _flat(abstract[col])}
-          for col in ("params", "batch_stats")}
+  abstract = jax.eval_shape(
+    InceptionV3().init,
+    jax.random.key(0),
+    jax.ShapeDtypeStruct((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.float32),
+  )
+  return {
+    col: {p: tuple(a.shape) for p, a in _flat(abstract[col])} for col in ("params", "batch_stats")
+  }
 
 
 def _torch_shape(collection: str, path: tuple[str, ...], shape: tuple[int, ...]):
@@ -305,16 +347,20 @@ def _torch_shape(collection: str, path: tuple[str, ...], shape: tuple[int, ...])
 def param_shapes() -> dict[str, tuple[int, ...]]:
   """torchvision Inception3 state-dict {name: shape} of the features (OIHW conv weights, BN
   weight/bias/running_mean/running_var; no fc, AuxLogits or num_batches_tracked)."""
-  return {_torch_name(col, p): _torch_shape(col, p, s)
-          for col, shapes in _variable_shapes().items() for p, s in shapes.items()}
+  return {
+    _torch_name(col, p): _torch_shape(col, p, s)
+    for col, shapes in _variable_shapes().items()
+    for p, s in shapes.items()
+  }
 
 
 def num_params(shapes: Mapping[str, tuple[int, ...]] | None = None) -> int:
   """Learnable parameters (conv weights, BN weight and bias) in a {torch name: shape} dict;
   NUM_FEATURE_PARAMS for `param_shapes()`."""
   shapes = param_shapes() if shapes is None else shapes
-  return sum(int(np.prod(s)) for k, s in shapes.items() if not k.endswith(("running_mean",
-                                                                            "running_var")))
+  return sum(
+    int(np.prod(s)) for k, s in shapes.items() if not k.endswith(("running_mean", "running_var"))
+  )
 
 
 def _nest(flat: Mapping[tuple[str, ...], Array]) -> dict:
@@ -334,20 +380,27 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], source: str = "state d
     UserError: a missing or unexpected key, or a wrong shape (the message names `source`).
   """
   sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
-  sd = {k: v for k, v in sd.items()
-        if not k.startswith(IGNORED_PREFIXES) and not k.endswith(".num_batches_tracked")}
+  sd = {
+    k: v
+    for k, v in sd.items()
+    if not k.startswith(IGNORED_PREFIXES) and not k.endswith(".num_batches_tracked")
+  }
   expected = param_shapes()
   missing = [k for k in expected if k not in sd]
   if missing:
     more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-    raise UserError(f"{source}: {missing[0]} is missing{more}; expected a torchvision Inception3 "
-                    f"(or pytorch-fid) state dict with {len(expected)} feature entries, "
-                    f"{_CONVERT_HINT}")
+    raise UserError(
+      f"{source}: {missing[0]} is missing{more}; expected a torchvision Inception3 "
+      f"(or pytorch-fid) state dict with {len(expected)} feature entries, "
+      f"{_CONVERT_HINT}"
+    )
   unexpected = [k for k in sd if k not in expected]
   if unexpected:
     more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
-    raise UserError(f"{source}: unexpected entry {unexpected[0]}{more}; is this a torchvision "
-                    f"Inception3 state dict? {_CONVERT_HINT}")
+    raise UserError(
+      f"{source}: unexpected entry {unexpected[0]}{more}; is this a torchvision "
+      f"Inception3 state dict? {_CONVERT_HINT}"
+    )
   variables = {}
   for col, shapes in _variable_shapes().items():
     flat = {}
@@ -355,8 +408,10 @@ def from_state_dict(state_dict: Mapping[str, np.ndarray], source: str = "state d
       name = _torch_name(col, path)
       value = np.asarray(sd[name])
       if value.shape != expected[name]:
-        raise UserError(f"{source}: {name} has shape {value.shape}, expected {expected[name]} "
-                        "(torchvision Inception3, OIHW conv weights): is this Inception-v3?")
+        raise UserError(
+          f"{source}: {name} has shape {value.shape}, expected {expected[name]} "
+          "(torchvision Inception3, OIHW conv weights): is this Inception-v3?"
+        )
       if path[-1] == "kernel":
         value = np.transpose(value, (2, 3, 1, 0))  # OIHW -> HWIO
       flat[path] = jnp.asarray(value, jnp.float32)
@@ -386,13 +441,20 @@ def load_params(path: str | os.PathLike) -> dict:
   """
   path = pathlib.Path(os.path.expanduser(str(path)))
   if path.suffix in (".pth", ".pt", ".bin", ".ckpt"):
-    raise UserError(f"Inception weights {str(path)!r}: PyTorch pickles are not read (no torch "
-                    f"dependency); convert the state dict to .npz or .safetensors, {_CONVERT_HINT}")
+    raise UserError(
+      f"Inception weights {str(path)!r}: PyTorch pickles are not read (no torch "
+      f"dependency); convert the state dict to .npz or .safetensors, {_CONVERT_HINT}"
+    )
   if not path.exists():
-    raise UserError(f"Inception weights file {str(path)!r} does not exist; give a torchvision "
-                    f"Inception3 state dict as .npz or .safetensors, {_CONVERT_HINT}")
+    raise UserError(
+      f"Inception weights file {str(path)!r} does not exist; give a torchvision "
+      f"Inception3 state dict as .npz or .safetensors, {_CONVERT_HINT}"
+    )
   if path.suffix not in (".npz", ".safetensors"):
-    raise UserError(f"Inception weights file {str(path)!r}: unknown format {path.suffix!r}; "
-                    f"expected .npz or .safetensors (torchvision state dict), {_CONVERT_HINT}")
-  return from_state_dict(state_dicts.read(path, f"re-export the state dict, {_CONVERT_HINT}"),
-                         source=str(path))
+    raise UserError(
+      f"Inception weights file {str(path)!r}: unknown format {path.suffix!r}; "
+      f"expected .npz or .safetensors (torchvision state dict), {_CONVERT_HINT}"
+    )
+  return from_state_dict(
+    state_dicts.read(path, f"re-export the state dict, {_CONVERT_HINT}"), source=str(path)
+  )

@@ -13,6 +13,7 @@ These choices are made for XLA's sake (measured on the CPU; see experiments/benc
   over a 2x2 view: XLA's derivative of the one and its select-and-scatter gradient of the
   other run several times slower on the CPU.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,6 +50,7 @@ class Conv(nn.Module):
     kernel_init: kernel initialiser.
     conv_policy: the CPU path choice of `ops.conv2d`.
   """
+
   features: int
   kernel_size: Sequence[int]
   strides: Sequence[int] = (1, 1)
@@ -60,13 +62,16 @@ class Conv(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    kernel = self.param("kernel", self.kernel_init,
-                        (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
-    y = ops.conv2d(x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding,
-                   self.conv_policy)
+    kernel = self.param(
+      "kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features), jnp.float32
+    )
+    y = ops.conv2d(
+      x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding, self.conv_policy
+    )
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
-          self.dtype)
+        self.dtype
+      )
     return y
 
 
@@ -80,6 +85,7 @@ class ReflectConv(nn.Module):
     dtype: computation dtype (params stay float32).
     conv_policy: the CPU path choice of `ops.conv2d`.
   """
+
   features: int
   kernel_size: int = 3
   use_bias: bool = True
@@ -88,9 +94,15 @@ class ReflectConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    return Conv(self.features, (self.kernel_size, self.kernel_size), padding="VALID",
-                use_bias=self.use_bias, dtype=self.dtype, conv_policy=self.conv_policy,
-                name="conv")(reflect_pad(x, self.kernel_size // 2))
+    return Conv(
+      self.features,
+      (self.kernel_size, self.kernel_size),
+      padding="VALID",
+      use_bias=self.use_bias,
+      dtype=self.dtype,
+      conv_policy=self.conv_policy,
+      name="conv",
+    )(reflect_pad(x, self.kernel_size // 2))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -167,7 +179,7 @@ def max_pool_2x2(x: Array) -> Array:
   it to one.
   """
   n, h, w, c = x.shape
-  x = x[:, :h // 2 * 2, :w // 2 * 2]
+  x = x[:, : h // 2 * 2, : w // 2 * 2]
   return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
 
 
@@ -196,9 +208,9 @@ def subpixel_kernel(kernel: Array) -> Array:
   i_ch, o_ch = kernel.shape[2], kernel.shape[3]
   zeros = jnp.zeros((i_ch, o_ch), kernel.dtype)
   rows = []
-  for a in range(2):          # input row offset
+  for a in range(2):  # input row offset
     cols = []
-    for b in range(2):        # input column offset
+    for b in range(2):  # input column offset
       phases = []
       for py in range(2):
         for px in range(2):
@@ -217,6 +229,7 @@ class UpConv(nn.Module):
   (a PyTorch ConvTranspose2d weight [I, O, kh, kw] converts by a transpose to [kh, kw, I, O]).
   `conv_policy`: the CPU path choice of `ops.conv2d`.
   """
+
   features: int
   use_bias: bool = True
   dtype: Dtype = jnp.float32
@@ -224,8 +237,9 @@ class UpConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (3, 3, x.shape[-1], self.features), jnp.float32)
+    kernel = self.param(
+      "kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features), jnp.float32
+    )
     k2 = subpixel_kernel(kernel).astype(self.dtype)
     y = ops.conv2d(x.astype(self.dtype), k2, padding=((0, 1), (0, 1)), policy=self.conv_policy)
     if self.use_bias:
@@ -242,6 +256,7 @@ class SpectralNormConv(nn.Module):
   its params and D needs no mutable state in the train step. `conv_policy`: the CPU path choice
   of `ops.conv2d`.
   """
+
   features: int
   kernel_size: tuple[int, int]
   strides: tuple[int, int] = (1, 1)
@@ -253,8 +268,12 @@ class SpectralNormConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
+    kernel = self.param(
+      "kernel",
+      nn.initializers.lecun_normal(),
+      (*self.kernel_size, x.shape[-1], self.features),
+      jnp.float32,
+    )
     w = kernel.reshape(-1, self.features)
     v = jnp.ones((self.features,), jnp.float32) / jnp.sqrt(self.features)
     for _ in range(self.n_iter):
@@ -264,9 +283,15 @@ class SpectralNormConv(nn.Module):
       v = v / (jnp.linalg.norm(v) + 1e-12)
     u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
     sigma = u @ w @ v
-    y = ops.conv2d(x.astype(self.dtype), (kernel / sigma).astype(self.dtype), self.strides,
-                   self.padding, self.conv_policy)
+    y = ops.conv2d(
+      x.astype(self.dtype),
+      (kernel / sigma).astype(self.dtype),
+      self.strides,
+      self.padding,
+      self.conv_policy,
+    )
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
-          self.dtype)
+        self.dtype
+      )
     return y

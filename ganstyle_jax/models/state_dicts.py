@@ -1,4 +1,5 @@
 """Reading PyTorch state dicts exported as .npz or .safetensors (no torch dependency)."""
+
 from __future__ import annotations
 
 import pathlib
@@ -14,9 +15,11 @@ def read(path: pathlib.Path, hint: str = "re-export the state dict") -> Mapping[
   try:
     if path.suffix == ".safetensors":
       from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+
       return load_file(str(path))
     with np.load(path, allow_pickle=False) as z:
       return {k: z[k] for k in z.files}
   except Exception as e:  # noqa: BLE001  (corrupt files raise a variety of errors)
-    raise UserError(f"{path}: cannot read {path.suffix} weights ({type(e).__name__}: {e}); "
-                    f"{hint}") from None
+    raise UserError(
+      f"{path}: cannot read {path.suffix} weights ({type(e).__name__}: {e}); {hint}"
+    ) from None

@@ -17,6 +17,7 @@ Which path a layer takes is decided by a `ConvPolicy`, a frozen (hashable) value
 layer XLA's own convolution (for FLOP counts of direct convolutions). Timings:
 experiments/benchmarks/README.md.
 """
+
 from ganstyle_jax.ops.conv import DEFAULT, ConvPolicy, Path, conv2d
 
 __all__ = ["DEFAULT", "ConvPolicy", "Path", "conv2d"]

@@ -1,4 +1,5 @@
 """`conv2d`: `lax.conv_general_dilated` with CPU paths chosen per layer by a `ConvPolicy`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,11 +32,12 @@ class ConvPolicy:
   gradients. `xla_only`: XLA's convolution and gradients for every layer. The defaults are the
   measured thresholds (experiments/benchmarks/README.md).
   """
+
   winograd_channels: int = 64
   winograd_min_size: int = 8
   winograd_tile4_size: int = 16
   few_outputs: int = 16
-  by_image_bytes: int = 4 * 2 ** 20
+  by_image_bytes: int = 4 * 2**20
   xla_only: bool = False
 
   @classmethod
@@ -46,18 +48,22 @@ class ConvPolicy:
     convolutions' (what PyTorch's FlopCounterMode counts)."""
     return cls(xla_only=True)
 
-  def cpu_path(self, x: Array, kernel: Array, strides: tuple[int, int],
-               padding: Padding) -> Path:
+  def cpu_path(self, x: Array, kernel: Array, strides: tuple[int, int], padding: Padding) -> Path:
     """The path of a layer with input x, kernel [kh, kw, I, O], strides and explicit padding:
     Winograd F(4x4, 3x3) or F(2x2, 3x3), XLA's convolution with XLA's kernel gradient, or
     XLA's convolution with `kernel_grad_few_outputs` or `kernel_grad_by_image`."""
     if self.xla_only:
       return "xla"
-    out_size = min(size + lo + hi - kernel.shape[0] + 1
-                   for size, (lo, hi) in zip(x.shape[1:3], padding))
-    if (kernel.shape[:2] == (3, 3) and strides == (1, 1) and x.dtype == jnp.float32
-        and min(kernel.shape[2:]) >= self.winograd_channels
-        and out_size >= self.winograd_min_size):
+    out_size = min(
+      size + lo + hi - kernel.shape[0] + 1 for size, (lo, hi) in zip(x.shape[1:3], padding)
+    )
+    if (
+      kernel.shape[:2] == (3, 3)
+      and strides == (1, 1)
+      and x.dtype == jnp.float32
+      and min(kernel.shape[2:]) >= self.winograd_channels
+      and out_size >= self.winograd_min_size
+    ):
       return "winograd_4" if out_size >= self.winograd_tile4_size else "winograd_2"
     if kernel.shape[-1] < self.few_outputs:
       return "few_outputs" if strides == (1, 1) else "xla"
@@ -84,8 +90,11 @@ def _conv_cpu(x, kernel, strides, padding, path):
   if not path.startswith("winograd"):
     return _conv(x, kernel, strides, padding)
   return jax.lax.platform_dependent(
-      x, kernel, cpu=lambda x, k: winograd.conv(x, k, padding, _winograd_tile(path)),
-      default=lambda x, k: _conv(x, k, strides, padding))
+    x,
+    kernel,
+    cpu=lambda x, k: winograd.conv(x, k, padding, _winograd_tile(path)),
+    default=lambda x, k: _conv(x, k, strides, padding),
+  )
 
 
 def _conv_fwd(x, kernel, strides, padding, path):
@@ -106,13 +115,13 @@ def _conv_bwd(strides, padding, path, res, dy):
     cpu_grads = lambda x, dy: winograd.conv_grads(x, kernel, padding, _winograd_tile(path), dy)
   else:
     if path == "few_outputs":
-      kernel_grad = lambda x, dy: kernel_grads.kernel_grad_few_outputs(x, dy, kernel.shape,
-                                                                        padding)
+      kernel_grad = lambda x, dy: kernel_grads.kernel_grad_few_outputs(x, dy, kernel.shape, padding)
     else:
-      kernel_grad = lambda x, dy: kernel_grads.kernel_grad_by_image(x, dy, kernel.shape,
-                                                                     strides, padding)
+      kernel_grad = lambda x, dy: kernel_grads.kernel_grad_by_image(
+        x, dy, kernel.shape, strides, padding
+      )
 
-    def cpu_grads(x, dy):     # XLA's input gradient, the CPU kernel gradient in the kernel's dtype
+    def cpu_grads(x, dy):  # XLA's input gradient, the CPU kernel gradient in the kernel's dtype
       dx = jax.vjp(lambda x: conv(x, kernel), x)[1](dy)[0]
       return dx, kernel_grad(x, dy).astype(kernel.dtype)
 
@@ -122,9 +131,13 @@ def _conv_bwd(strides, padding, path, res, dy):
 _conv_cpu.defvjp(_conv_fwd, _conv_bwd)
 
 
-def conv2d(x: Array, kernel: Array, strides: Sequence[int] = (1, 1),
-           padding: str | Sequence[tuple[int, int]] = "SAME",
-           policy: ConvPolicy = DEFAULT) -> Array:
+def conv2d(
+  x: Array,
+  kernel: Array,
+  strides: Sequence[int] = (1, 1),
+  padding: str | Sequence[tuple[int, int]] = "SAME",
+  policy: ConvPolicy = DEFAULT,
+) -> Array:
   """2-D convolution, NHWC input and HWIO kernel: `lax.conv_general_dilated`, computed on the
   CPU by the path `policy` chooses for the layer (see the package docstring).
 
@@ -141,10 +154,15 @@ def conv2d(x: Array, kernel: Array, strides: Sequence[int] = (1, 1),
   padding = tuple((int(lo), int(hi)) for lo, hi in padding)
   path = policy.cpu_path(x, kernel, strides, padding)
   kh, kw = kernel.shape[:2]
-  if (not path.startswith("winograd") and strides == (1, 1) and padding == ((0, 0), (0, 0))
-      and kh % 2 and kw % 2):
+  if (
+    not path.startswith("winograd")
+    and strides == (1, 1)
+    and padding == ((0, 0), (0, 0))
+    and kh % 2
+    and kw % 2
+  ):
     # XLA's CPU convolution without padding is several times slower than with it: compute
     # 'SAME' and crop the border, which holds the 'VALID' result.
     y = _conv_cpu(x, kernel, strides, ((kh // 2,) * 2, (kw // 2,) * 2), path)
-    return y[:, kh // 2:y.shape[1] - kh // 2, kw // 2:y.shape[2] - kw // 2]
+    return y[:, kh // 2 : y.shape[1] - kh // 2, kw // 2 : y.shape[2] - kw // 2]
   return _conv_cpu(x, kernel, strides, padding, path)

@@ -7,6 +7,7 @@ input, HWIO kernel) from the output gradient dy, in float32:
 - `kernel_grad_few_outputs`, for stride-1 layers with few output channels (an RGB output
   layer): dy's shifted copies are then small, and the gradient is one matmul with the input.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -20,8 +21,9 @@ Padding = tuple[tuple[int, int], tuple[int, int]]
 _DN = ("NHWC", "HWIO", "NHWC")
 
 
-def kernel_grad_by_image(x: Array, dy: Array, kernel_shape: Sequence[int],
-                         strides: tuple[int, int], padding: Padding) -> Array:
+def kernel_grad_by_image(
+  x: Array, dy: Array, kernel_shape: Sequence[int], strides: tuple[int, int], padding: Padding
+) -> Array:
   """The kernel gradient, one image at a time.
 
   For each image, the kernel gradient is itself a convolution: the input with its channels
@@ -36,10 +38,11 @@ def kernel_grad_by_image(x: Array, dy: Array, kernel_shape: Sequence[int],
 
   def one(acc, xy):
     xi, dyi = xy
-    lhs = xi[None].transpose(3, 1, 2, 0)       # [I, H, W, 1]
-    rhs = dyi[None].transpose(1, 2, 0, 3)      # [h, w, 1, O]
-    g = jax.lax.conv_general_dilated(lhs, rhs, (1, 1), pads, rhs_dilation=strides,
-                                     dimension_numbers=_DN)
+    lhs = xi[None].transpose(3, 1, 2, 0)  # [I, H, W, 1]
+    rhs = dyi[None].transpose(1, 2, 0, 3)  # [h, w, 1, O]
+    g = jax.lax.conv_general_dilated(
+      lhs, rhs, (1, 1), pads, rhs_dilation=strides, dimension_numbers=_DN
+    )
     return acc + g.astype(jnp.float32), None
 
   acc = jnp.zeros((x.shape[-1], kh, kw, dy.shape[-1]), jnp.float32)
@@ -47,8 +50,9 @@ def kernel_grad_by_image(x: Array, dy: Array, kernel_shape: Sequence[int],
   return acc.transpose(1, 2, 0, 3)
 
 
-def kernel_grad_few_outputs(x: Array, dy: Array, kernel_shape: Sequence[int],
-                            padding: Padding) -> Array:
+def kernel_grad_few_outputs(
+  x: Array, dy: Array, kernel_shape: Sequence[int], padding: Padding
+) -> Array:
   """The kernel gradient of a stride-1 convolution with few output channels, as one matmul.
 
   dW[i, j, :, o] = sum_{n, y, x} xp[n, y, x, :] * dy[n, y - i, x - j, o] over the padded input
@@ -59,7 +63,13 @@ def kernel_grad_few_outputs(x: Array, dy: Array, kernel_shape: Sequence[int],
   hp, wp = xp.shape[1:3]
   h, w, o = dy.shape[1:]
   dp = jnp.pad(dy, ((0, 0), (kh - 1, hp - h), (kw - 1, wp - w), (0, 0)))
-  shifted = jnp.concatenate([dp[:, kh - 1 - i:kh - 1 - i + hp, kw - 1 - j:kw - 1 - j + wp]
-                             for i in range(kh) for j in range(kw)], axis=-1)
+  shifted = jnp.concatenate(
+    [
+      dp[:, kh - 1 - i : kh - 1 - i + hp, kw - 1 - j : kw - 1 - j + wp]
+      for i in range(kh)
+      for j in range(kw)
+    ],
+    axis=-1,
+  )
   g = jnp.einsum("nyxq,nyxc->qc", shifted, xp, preferred_element_type=jnp.float32)
   return g.reshape(kh, kw, o, x.shape[-1]).transpose(0, 1, 3, 2)

@@ -11,6 +11,7 @@ batched matmul, each one batched matmul of the forward's size. In float32 the re
 XLA's convolution to within rounding (F(4x4, 3x3) a little coarser than F(2x2, 3x3)); it is
 not meant for bf16, whose transforms would round coarsely.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,32 +25,43 @@ Padding = tuple[tuple[int, int], tuple[int, int]]
 
 # m: (B^T, G, A^T).
 _MATRICES = {
-    2: (((1, 0, -1, 0),                    # B^T
-         (0, 1, 1, 0),
-         (0, -1, 1, 0),
-         (0, 1, 0, -1)),
-        ((1, 0, 0),                        # G
-         (1 / 2, 1 / 2, 1 / 2),
-         (1 / 2, -1 / 2, 1 / 2),
-         (0, 0, 1)),
-        ((1, 1, 1, 0),                     # A^T
-         (0, 1, -1, -1))),
-    4: (((4, 0, -5, 0, 1, 0),
-         (0, -4, -4, 1, 1, 0),
-         (0, 4, -4, -1, 1, 0),
-         (0, -2, -1, 2, 1, 0),
-         (0, 2, -1, -2, 1, 0),
-         (0, 4, 0, -5, 0, 1)),
-        ((1 / 4, 0, 0),
-         (-1 / 6, -1 / 6, -1 / 6),
-         (-1 / 6, 1 / 6, -1 / 6),
-         (1 / 24, 1 / 12, 1 / 6),
-         (1 / 24, -1 / 12, 1 / 6),
-         (0, 0, 1)),
-        ((1, 1, 1, 1, 1, 0),
-         (0, 1, -1, 2, -2, 0),
-         (0, 1, 1, 4, 4, 0),
-         (0, 1, -1, 8, -8, 1))),
+  2: (
+    (
+      (1, 0, -1, 0),  # B^T
+      (0, 1, 1, 0),
+      (0, -1, 1, 0),
+      (0, 1, 0, -1),
+    ),
+    (
+      (1, 0, 0),  # G
+      (1 / 2, 1 / 2, 1 / 2),
+      (1 / 2, -1 / 2, 1 / 2),
+      (0, 0, 1),
+    ),
+    (
+      (1, 1, 1, 0),  # A^T
+      (0, 1, -1, -1),
+    ),
+  ),
+  4: (
+    (
+      (4, 0, -5, 0, 1, 0),
+      (0, -4, -4, 1, 1, 0),
+      (0, 4, -4, -1, 1, 0),
+      (0, -2, -1, 2, 1, 0),
+      (0, 2, -1, -2, 1, 0),
+      (0, 4, 0, -5, 0, 1),
+    ),
+    (
+      (1 / 4, 0, 0),
+      (-1 / 6, -1 / 6, -1 / 6),
+      (-1 / 6, 1 / 6, -1 / 6),
+      (1 / 24, 1 / 12, 1 / 6),
+      (1 / 24, -1 / 12, 1 / 6),
+      (0, 0, 1),
+    ),
+    ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)),
+  ),
 }
 
 
@@ -72,10 +84,10 @@ def _input(xp: Array, m: int) -> Array:
   bt = _MATRICES[m][0]
   a = len(bt)
   h, w = xp.shape[1] - 2, xp.shape[2] - 2
-  rows = [xp[:, i:i + h:m] for i in range(a)]
-  r = jnp.stack([_combine(b, rows) for b in bt])                      # [a, N, T, mS+2, C]
-  cols = [r[:, :, :, j:j + w:m] for j in range(a)]
-  v = jnp.stack([_combine(b, cols) for b in bt])                      # [a, a, N, T, S, C]
+  rows = [xp[:, i : i + h : m] for i in range(a)]
+  r = jnp.stack([_combine(b, rows) for b in bt])  # [a, N, T, mS+2, C]
+  cols = [r[:, :, :, j : j + w : m] for j in range(a)]
+  v = jnp.stack([_combine(b, cols) for b in bt])  # [a, a, N, T, S, C]
   return v.reshape(a * a, -1, xp.shape[-1])
 
 
@@ -89,10 +101,12 @@ def _overlap_add(parts: Sequence[Array], m: int, axis: int) -> Array:
     widths[axis] = (by, 1 - by)
     return jnp.pad(part, widths)
 
-  phases = [shifted(parts[p], 0) + shifted(parts[p + m], 1) if p + m < len(parts)
-            else shifted(parts[p], 0) for p in range(m)]
-  out = jnp.stack(phases, axis=axis + 1)                             # [.., T+1, m, ..]
-  out = out.reshape(*out.shape[:axis], m * (t + 1), *out.shape[axis + 2:])
+  phases = [
+    shifted(parts[p], 0) + shifted(parts[p + m], 1) if p + m < len(parts) else shifted(parts[p], 0)
+    for p in range(m)
+  ]
+  out = jnp.stack(phases, axis=axis + 1)  # [.., T+1, m, ..]
+  out = out.reshape(*out.shape[:axis], m * (t + 1), *out.shape[axis + 2 :])
   return jax.lax.slice_in_dim(out, 0, m * t + 2, axis=axis)
 
 
@@ -101,16 +115,16 @@ def _input_transpose(dv: Array, m: int, n: int, t: int, s: int) -> Array:
   b_ = _transpose(_MATRICES[m][0])
   a = len(b_)
   dv = dv.reshape(a, a, n, t, s, -1)
-  cols = [_combine(c, list(dv)) for c in b_]                          # a x [a(q), N, T, S, C]
-  r = _overlap_add(cols, m, axis=3)                                   # [a(q), N, T, mS+2, C]
-  rows = [_combine(c, [r[q] for q in range(a)]) for c in b_]          # a x [N, T, mS+2, C]
+  cols = [_combine(c, list(dv)) for c in b_]  # a x [a(q), N, T, S, C]
+  r = _overlap_add(cols, m, axis=3)  # [a(q), N, T, mS+2, C]
+  rows = [_combine(c, [r[q] for q in range(a)]) for c in b_]  # a x [N, T, mS+2, C]
   return _overlap_add(rows, m, axis=1)
 
 
 def _kernel(kernel: Array, m: int) -> Array:
   """G k G^T of a [3, 3, I, O] kernel: [(m+2)^2, I, O], in _input's tile order."""
   g = _MATRICES[m][1]
-  gk = jnp.stack([_combine(c, list(kernel)) for c in g])              # [a, 3, I, O]
+  gk = jnp.stack([_combine(c, list(kernel)) for c in g])  # [a, 3, I, O]
   u = jnp.stack([_combine(c, [gk[:, j] for j in range(3)]) for c in g])
   return u.reshape(len(g) ** 2, *kernel.shape[2:])
 
@@ -120,9 +134,8 @@ def _kernel_transpose(du: Array, m: int) -> Array:
   gt = _transpose(_MATRICES[m][1])
   a = len(gt[0])
   du = du.reshape(a, a, *du.shape[1:])
-  dk = jnp.stack([_combine(c, [du[:, i] for i in range(a)]) for c in gt])   # [3(i), a, I, O]
-  return jnp.stack([_combine(c, [dk[:, j] for j in range(a)]) for c in gt]).transpose(
-      1, 0, 2, 3)
+  dk = jnp.stack([_combine(c, [du[:, i] for i in range(a)]) for c in gt])  # [3(i), a, I, O]
+  return jnp.stack([_combine(c, [dk[:, j] for j in range(a)]) for c in gt]).transpose(1, 0, 2, 3)
 
 
 def _output(mm: Array, m: int, n: int, t: int, s: int) -> Array:
@@ -130,8 +143,8 @@ def _output(mm: Array, m: int, n: int, t: int, s: int) -> Array:
   at = _MATRICES[m][2]
   a = len(at[0])
   mm = mm.reshape(a, a, n, t, s, -1)
-  r = jnp.stack([_combine(c, [mm[:, i] for i in range(a)]) for c in at])   # [m(i), a(j), ...]
-  y = jnp.stack([_combine(c, [r[:, j] for j in range(a)]) for c in at])    # [m(j), m(i), ...]
+  r = jnp.stack([_combine(c, [mm[:, i] for i in range(a)]) for c in at])  # [m(i), a(j), ...]
+  y = jnp.stack([_combine(c, [r[:, j] for j in range(a)]) for c in at])  # [m(j), m(i), ...]
   return y.transpose(2, 3, 1, 4, 0, 5).reshape(n, m * t, m * s, -1)
 
 
@@ -140,7 +153,7 @@ def _output_transpose(dy: Array, m: int) -> Array:
   a_ = _transpose(_MATRICES[m][2])
   n, h, w, o = dy.shape
   d = dy.reshape(n, h // m, m, w // m, m, o)
-  r = jnp.stack([_combine(c, [d[:, :, i] for i in range(m)]) for c in a_])   # [a, N, T, S, m, O]
+  r = jnp.stack([_combine(c, [d[:, :, i] for i in range(m)]) for c in a_])  # [a, N, T, S, m, O]
   v = jnp.stack([_combine(c, [r[:, :, :, :, j] for j in range(m)]) for c in a_])
   return v.reshape(len(a_) ** 2, -1, o)
 
@@ -148,8 +161,11 @@ def _output_transpose(dy: Array, m: int) -> Array:
 def _tiles(xp: Array, m: int) -> tuple[Array, int, int]:
   """xp [N, H+2, W+2, C] zero-padded at the bottom and right to whole tiles: (xp, T, S)."""
   t, s = -(-(xp.shape[1] - 2) // m), -(-(xp.shape[2] - 2) // m)
-  return jnp.pad(xp, ((0, 0), (0, m * t + 2 - xp.shape[1]), (0, m * s + 2 - xp.shape[2]),
-                      (0, 0))), t, s
+  return (
+    jnp.pad(xp, ((0, 0), (0, m * t + 2 - xp.shape[1]), (0, m * s + 2 - xp.shape[2]), (0, 0))),
+    t,
+    s,
+  )
 
 
 def _pad(x: Array, padding: Padding) -> Array:
@@ -166,12 +182,11 @@ def conv(x: Array, kernel: Array, padding: Padding, m: int) -> Array:
   n, hp, wp, _ = xp.shape
   xp, t, s = _tiles(xp, m)
   mm = jnp.einsum("pti,pio->pto", _input(xp, m), _kernel(kernel, m))
-  return _output(mm, m, n, t, s)[:, :hp - 2, :wp - 2]
+  return _output(mm, m, n, t, s)[:, : hp - 2, : wp - 2]
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3))
-def conv_grads(x: Array, kernel: Array, padding: Padding, m: int,
-               dy: Array) -> tuple[Array, Array]:
+def conv_grads(x: Array, kernel: Array, padding: Padding, m: int, dy: Array) -> tuple[Array, Array]:
   """(dx, dkernel) of `conv` given dy, both from the gradient of the products."""
   n, h, w, _ = dy.shape
   xp, t, s = _tiles(_pad(x, padding), m)
@@ -180,4 +195,4 @@ def conv_grads(x: Array, kernel: Array, padding: Padding, m: int,
   dv = jnp.einsum("pto,pio->pti", dm, _kernel(kernel, m))
   dxp = _input_transpose(dv, m, n, t, s)
   (top, _), (left, _) = padding
-  return dxp[:, top:top + x.shape[1], left:left + x.shape[2]], dk
+  return dxp[:, top : top + x.shape[1], left : left + x.shape[2]], dk
