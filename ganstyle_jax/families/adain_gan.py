@@ -183,7 +183,9 @@ def size_multiple(setup: steps.GanSetup) -> int:
 
 
 def grid_columns(batch, outputs) -> list[np.ndarray]:
-  return [batch["content"], batch["style"], outputs["output"]]
+  """content | style | output, and | known answer where the data has one."""
+  known = [batch["target"]] if "target" in batch else []
+  return [batch["content"], batch["style"], outputs["output"], *known]
 
 
 def eval_views(batch, outputs) -> dict:

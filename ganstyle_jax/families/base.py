@@ -79,3 +79,18 @@ def discriminator(dc: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPol
   if dc.num_scales > 1:
     return discriminators.MultiScalePatchGAN(num_scales=dc.num_scales, **kw)
   return discriminators.PatchGAN(**kw)
+
+
+def translation_views(content, style_domain, generated, target) -> dict:
+  """The eval views of a G(x) family; target: the known answer where the data has one.
+
+  The style reference is another image of the style domain (the next one in the batch), not
+  the answer to the same input: the colour-transfer baseline must not see the answer.
+  """
+  return {
+    "content": content,
+    "style": np.roll(style_domain, 1, axis=0),
+    "real": style_domain,
+    "generated": generated,
+    "target": target,
+  }

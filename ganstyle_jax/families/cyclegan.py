@@ -174,18 +174,7 @@ def grid_columns(batch, outputs) -> list[np.ndarray]:
 
 
 def eval_views(batch, outputs) -> dict:
-  """The metrics' image sets; target: the known answer where the data has one.
-
-  The style reference is another image of the style domain (the next one in the batch), not
-  the answer to the same input: the colour-transfer baseline must not see the answer.
-  """
-  return {
-    "content": batch["A"],
-    "style": np.roll(batch["B"], 1, axis=0),
-    "real": batch["B"],
-    "generated": outputs["fake_B"],
-    "target": batch.get("target"),
-  }
+  return base.translation_views(batch["A"], batch["B"], outputs["fake_B"], batch.get("target"))
 
 
 FAMILY = base.Family(

@@ -148,18 +148,9 @@ def grid_columns(batch, outputs) -> list[np.ndarray]:
 
 
 def eval_views(batch, outputs) -> dict:
-  """The metrics' image sets; target: the known answer where the data has one.
-
-  The style reference is another image of the style domain (the next one in the batch), not
-  the answer to the same input: the colour-transfer baseline must not see the answer.
-  """
-  return {
-    "content": batch["input"],
-    "style": np.roll(batch["target"], 1, axis=0),
-    "real": batch["target"],
-    "generated": outputs["output"],
-    "target": batch.get("target"),
-  }
+  return base.translation_views(
+    batch["input"], batch["target"], outputs["output"], batch.get("target")
+  )
 
 
 FAMILY = base.Family(
