@@ -133,6 +133,42 @@ def finish(
   )
 
 
+def update(
+  setup: GanSetup,
+  state: GanState,
+  axis_name: str | None,
+  g_metrics: Metrics,
+  g_grads,
+  d: tuple[Array, Metrics, Any] | None = None,
+  **extra,
+) -> tuple[GanState, Metrics]:
+  """The common end of every family's step: averages the gradients over devices, logs their
+  norms, applies G's update and, when `d` = (D's loss, D's metrics, D's gradients) is given,
+  D's, then the EMA and step + 1 (`extra`: other GanState fields, e.g. the image pool).
+
+  Returns:
+    (new state, metrics averaged over devices: g/*, g/grad_norm, d/loss, d/grad_norm, d/*).
+  """
+  metrics = {f"g/{k}": v for k, v in g_metrics.items()}
+  g_grads = pmean(g_grads, axis_name)
+  metrics["g/grad_norm"] = optax.global_norm(g_grads)
+  g_params, g_opt_state = apply_updates(setup.g_tx, g_grads, state.g_opt_state, state.g_params)
+  d_params, d_opt_state = state.d_params, state.d_opt_state
+  if d is not None:
+    d_loss, d_metrics, d_grads = d
+    d_grads = pmean(d_grads, axis_name)
+    metrics.update(
+      {
+        "d/loss": d_loss,
+        "d/grad_norm": optax.global_norm(d_grads),
+        **{f"d/{k}": v for k, v in d_metrics.items()},
+      }
+    )
+    d_params, d_opt_state = apply_updates(setup.d_tx, d_grads, state.d_opt_state, state.d_params)
+  state = finish(setup, state, g_params, g_opt_state, d_params, d_opt_state, **extra)
+  return state, pmean(metrics, axis_name)
+
+
 # ----------------------------------------------------------------------------- image pool
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import jax
 import ml_collections
 import numpy as np
-import optax
 
 from ganstyle_jax import losses, ops, steps
 from ganstyle_jax.families import base
@@ -126,30 +125,13 @@ def train_step(
   (_, (out, g_metrics)), g_grads = grad_fn(
     setup, state.g_params, state.d_params, vgg_variables, content, style_feats, target
   )
-  metrics = {f"g/{k}": v for k, v in g_metrics.items()}
-  g_grads = steps.pmean(g_grads, axis_name)
-  metrics["g/grad_norm"] = optax.global_norm(g_grads)
-  g_params, g_opt_state = steps.apply_updates(
-    setup.g_tx, g_grads, state.g_opt_state, state.g_params
-  )
-  d_params, d_opt_state = state.d_params, state.d_opt_state
+  d = None
   if setup.loss.w_adv > 0:
     (d_loss, d_metrics), d_grads = jax.value_and_grad(steps.d_objective, argnums=1, has_aux=True)(
       setup, state.d_params, real, out
     )
-    d_grads = steps.pmean(d_grads, axis_name)
-    metrics.update(
-      {
-        "d/loss": d_loss,
-        "d/grad_norm": optax.global_norm(d_grads),
-        **{f"d/{k}": v for k, v in d_metrics.items()},
-      }
-    )
-    d_params, d_opt_state = steps.apply_updates(
-      setup.d_tx, d_grads, state.d_opt_state, state.d_params
-    )
-  state = steps.finish(setup, state, g_params, g_opt_state, d_params, d_opt_state)
-  return state, steps.pmean(metrics, axis_name)
+    d = (d_loss, d_metrics, d_grads)
+  return steps.update(setup, state, axis_name, g_metrics, g_grads, d)
 
 
 def eval_step(

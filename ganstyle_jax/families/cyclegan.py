@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from ganstyle_jax import losses, ops, steps
 from ganstyle_jax.families import base
@@ -103,9 +102,6 @@ def train_step(
   a, b = batch["A"].astype(dt), batch["B"].astype(dt)
   grad_fn = jax.value_and_grad(generator_objective, argnums=1, has_aux=True)
   (_, (fakes, g_metrics)), g_grads = grad_fn(setup, state.g_params, state.d_params, a, b)
-  metrics = {f"g/{k}": v for k, v in g_metrics.items()}
-  g_grads = steps.pmean(g_grads, axis_name)
-  metrics["g/grad_norm"] = optax.global_norm(g_grads)
   pool, pool_count, pooled = steps.pooled_fakes(
     state, fakes, jax.random.fold_in(key, state.step), axis_name
   )
@@ -117,24 +113,16 @@ def train_step(
     return loss_a + loss_b, m
 
   (d_loss, d_metrics), d_grads = jax.value_and_grad(d_objective, has_aux=True)(state.d_params)
-  d_grads = steps.pmean(d_grads, axis_name)
-  metrics.update(
-    {
-      "d/loss": d_loss,
-      "d/grad_norm": optax.global_norm(d_grads),
-      **{f"d/{k}": v for k, v in d_metrics.items()},
-    }
+  return steps.update(
+    setup,
+    state,
+    axis_name,
+    g_metrics,
+    g_grads,
+    (d_loss, d_metrics, d_grads),
+    pool=pool,
+    pool_count=pool_count,
   )
-  g_params, g_opt_state = steps.apply_updates(
-    setup.g_tx, g_grads, state.g_opt_state, state.g_params
-  )
-  d_params, d_opt_state = steps.apply_updates(
-    setup.d_tx, d_grads, state.d_opt_state, state.d_params
-  )
-  state = steps.finish(
-    setup, state, g_params, g_opt_state, d_params, d_opt_state, pool=pool, pool_count=pool_count
-  )
-  return state, steps.pmean(metrics, axis_name)
 
 
 def eval_step(

@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from ganstyle_jax import losses, ops, steps
 from ganstyle_jax.families import base
@@ -92,28 +91,10 @@ def train_step(
     key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
   grad_fn = jax.value_and_grad(generator_objective, argnums=1, has_aux=True)
   (_, (fake, g_metrics)), g_grads = grad_fn(setup, state.g_params, state.d_params, x, y, key)
-  metrics = {f"g/{k}": v for k, v in g_metrics.items()}
-  g_grads = steps.pmean(g_grads, axis_name)
-  metrics["g/grad_norm"] = optax.global_norm(g_grads)
   (d_loss, d_metrics), d_grads = jax.value_and_grad(steps.d_objective, argnums=1, has_aux=True)(
     setup, state.d_params, _pair(x, y), _pair(x, fake)
   )
-  d_grads = steps.pmean(d_grads, axis_name)
-  metrics.update(
-    {
-      "d/loss": d_loss,
-      "d/grad_norm": optax.global_norm(d_grads),
-      **{f"d/{k}": v for k, v in d_metrics.items()},
-    }
-  )
-  g_params, g_opt_state = steps.apply_updates(
-    setup.g_tx, g_grads, state.g_opt_state, state.g_params
-  )
-  d_params, d_opt_state = steps.apply_updates(
-    setup.d_tx, d_grads, state.d_opt_state, state.d_params
-  )
-  state = steps.finish(setup, state, g_params, g_opt_state, d_params, d_opt_state)
-  return state, steps.pmean(metrics, axis_name)
+  return steps.update(setup, state, axis_name, g_metrics, g_grads, (d_loss, d_metrics, d_grads))
 
 
 def eval_step(
