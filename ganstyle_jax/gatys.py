@@ -25,20 +25,30 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("adam", "lbfgs")
 
 
+def targets(vgg_variables, content: jax.Array, style: jax.Array) -> dict[str, jax.Array]:
+  """What the loss compares with: the content's CONTENT_LAYER and the style's STYLE_LAYERS."""
+  c_feats = vgg_lib.features(vgg_variables, content, (CONTENT_LAYER,))
+  s_feats = vgg_lib.features(vgg_variables, style, STYLE_LAYERS)
+  return {"content": c_feats[CONTENT_LAYER], **{f"style/{k}": v for k, v in s_feats.items()}}
+
+
+def loss(x: jax.Array, vgg_variables, target: dict[str, jax.Array], w_style: float = 1e3):
+  """content + w_style * Gram style loss of an image x [1, H, W, 3] in [-1, 1] (jit-able: the
+  VGG variables and targets are arguments, so XLA does not fold them in as constants)."""
+  f = vgg_lib.features(vgg_variables, x, STYLE_LAYERS)
+  s_feats = {k: target[f"style/{k}"] for k in STYLE_LAYERS}
+  return losses.mse(f[CONTENT_LAYER], target["content"]) + w_style * losses.gram_style_loss(
+    f, s_feats, STYLE_LAYERS
+  )
+
+
 def objective(
   vgg_variables, content: jax.Array, style: jax.Array, w_style: float = 1e3
 ) -> Callable[[jax.Array], jax.Array]:
-  """The loss of an image x [1, H, W, 3] in [-1, 1]: content + w_style * Gram style."""
-  feats = lambda x: vgg_lib.features(vgg_variables, x, STYLE_LAYERS)
-  c_feats, s_feats = feats(content), feats(style)
-
-  def loss_fn(x):
-    f = feats(x)
-    return losses.mse(f[CONTENT_LAYER], c_feats[CONTENT_LAYER]) + w_style * losses.gram_style_loss(
-      f, s_feats, STYLE_LAYERS
-    )
-
-  return loss_fn
+  """`loss` as a function of the image alone, for eager use (under jit, pass the variables and
+  targets as arguments to `loss` instead)."""
+  target = targets(vgg_variables, content, style)
+  return lambda x: loss(x, vgg_variables, target, w_style)
 
 
 def optimize(
@@ -61,22 +71,21 @@ def optimize(
   content = limit_size(np.asarray(content, np.uint8), max_size)
   style = limit_size(np.asarray(style, np.uint8), max_size)
   c, s = jnp.asarray(to_float(content)), jnp.asarray(to_float(style))
-  loss_fn = objective(vgg_variables, c, s, w_style)
-  if optimizer == "lbfgs":
-    tx = optax.lbfgs()
-    # L-BFGS' line search already evaluated the loss at the new point: reuse it.
-    value_and_grad = optax.value_and_grad_from_state(loss_fn)
-  else:
-    tx = optax.adam(lr)
-    value_and_grad = lambda x, state: jax.value_and_grad(loss_fn)(x)
+  tx = optax.lbfgs() if optimizer == "lbfgs" else optax.adam(lr)
 
   @jax.jit
-  def step(x, opt_state):
-    value, grad = value_and_grad(x, state=opt_state)
+  def step(x, opt_state, variables, target):
+    loss_fn = lambda y: loss(y, variables, target, w_style)
+    if optimizer == "lbfgs":
+      # L-BFGS' line search already evaluated the loss at the new point: reuse it.
+      value, grad = optax.value_and_grad_from_state(loss_fn)(x, state=opt_state)
+    else:
+      value, grad = jax.value_and_grad(loss_fn)(x)
     updates, opt_state = tx.update(grad, opt_state, x, value=value, grad=grad, value_fn=loss_fn)
     return jnp.clip(optax.apply_updates(x, updates), -1, 1), opt_state
 
+  target = targets(vgg_variables, c, s)
   x, opt_state = c, tx.init(c)
   for _ in range(steps):
-    x, opt_state = step(x, opt_state)
+    x, opt_state = step(x, opt_state, vgg_variables, target)
   return to_uint8(x[0])
