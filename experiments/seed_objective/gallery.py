@@ -1,12 +1,14 @@
 """Real images, no pretrained weights: the demo recipe trained on real photo and painting crops.
 
-    python experiments/seed_objective/gallery.py [--data=../shared/data] [--steps=600]
+    python experiments/seed_objective/gallery.py [--data=../shared/data] [--steps=600] \
+        [--size=384] [--gatys_steps=200] [--photos=3]
 
 Trains configs/demo.py's recipe (frozen random VGG19) on random 64 px crops of the photos in
 DATA/content and the paintings in DATA/style (loaded at 128 px on the short side), then
-stylizes each photo at 384 px (long side) with each of a few paintings, next to Gatys et al.'s
-optimisation with the same random VGG features (200 Adam steps) and Reinhard colour transfer.
-Writes figures/gallery.png and gallery.json (timings) beside this file.
+stylizes the first PHOTOS photos at SIZE px (long side) with each of a few paintings, next to
+Gatys et al.'s optimisation with the same random VGG features (GATYS_STEPS Adam steps) and
+Reinhard colour transfer.
+Writes figures/gallery.jpg and gallery.json (timings) beside this file.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main():
   parser.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data"))
   parser.add_argument("--steps", type=int, default=600)
   parser.add_argument("--size", type=int, default=384)
+  parser.add_argument("--gatys_steps", type=int, default=200)
+  parser.add_argument("--photos", type=int, default=3)
   parser.add_argument("--workdir", default=os.path.join(HERE, "runs", "gallery"))
   parser.add_argument("--styles", default="la_muse.jpg,mondrian.jpg,woman_with_hat_matisse.jpg")
   args = parser.parse_args()
@@ -61,7 +65,7 @@ def main():
   stylizer = ganstyle_jax.load(args.workdir)
   vgg = vgg_lib.load_params("random")
 
-  photos = sorted(os.listdir(os.path.join(data, "content")))[:3]
+  photos = sorted(os.listdir(os.path.join(data, "content")))[: args.photos]
   styles = args.styles.split(",")
   columns = ["photo", "style", "ours (demo recipe)", "Gatys, random VGG", "colour transfer"]
   fig, axes = plt.subplots(
@@ -77,7 +81,7 @@ def main():
     ours = stylizer.stylize(c, st)
     timings["ours_s"] += time.time() - t
     t = time.time()
-    opt = gatys.optimize(c, st, vgg, steps=200, lr=0.02)
+    opt = gatys.optimize(c, st, vgg, steps=args.gatys_steps, lr=0.02)
     timings["gatys_s"] += time.time() - t
     ct = to_uint8(baselines.colour_transfer(jnp.asarray(to_float(c)), jnp.asarray(to_float(st)))[0])
     for ax, img, title in zip(axes[i], (c, st, ours, opt, ct), columns):
@@ -89,10 +93,21 @@ def main():
       ax.axis("off")
   fig.tight_layout()
   os.makedirs(os.path.join(HERE, "figures"), exist_ok=True)
-  fig.savefig(os.path.join(HERE, "figures", "gallery.png"), dpi=70)
+  fig.savefig(
+    os.path.join(HERE, "figures", "gallery.jpg"),
+    dpi=70,
+    pil_kwargs={"quality": 82, "optimize": True},
+  )
   with open(os.path.join(HERE, "gallery.json"), "w") as f:
     json.dump(
-      {"steps": args.steps, "size": args.size, "photos": photos, "styles": styles, **timings},
+      {
+        "steps": args.steps,
+        "size": args.size,
+        "gatys_steps": args.gatys_steps,
+        "photos": photos,
+        "styles": styles,
+        **timings,
+      },
       f,
       indent=2,
     )

@@ -100,7 +100,7 @@ def summarise(arms, seeds) -> dict:
     baselines = {
       name: {"psnr": first[f"psnr_{name}"], "ssim": first[f"ssim_{name}"]}
       for name in ("identity", "colour_transfer", "style_blind")
-      if f"psnr_{name}" in first
+      if np.isfinite(first.get(f"psnr_{name}", np.inf))  # style_blind is the single-style answer
     }
     rows = []
     for a, es in evals.items():
