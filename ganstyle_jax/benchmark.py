@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganstyle_jax import build, families, gatys, ops, parallel
+from ganstyle_jax import build, console, families, gatys, ops, parallel
 from ganstyle_jax.config_base import base_config
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import generators
@@ -200,7 +200,7 @@ def bench_stylize(
   compute_dtype: str = "float32",
 ) -> dict:
   """Latency of one adain_gan stylization (encode C and S, AdaIN, decode) or of one Gatys
-  optimisation step (gatys.objective's gradient), on a square image of image_size."""
+  optimisation step (gatys.loss's gradient), on a square image of image_size."""
   vgg_variables = vgg_lib.load_params("random")
   x = jnp.asarray(
     np.random.default_rng(0).uniform(-1, 1, (1, image_size, image_size, 3)).astype(np.float32)
@@ -213,8 +213,8 @@ def bench_stylize(
     fn = jax.jit(lambda v, c, s: g.apply(v, c, s))
     run_once = lambda: fn(variables, x, x)
   elif method == "optimize":
-    grad = jax.jit(jax.grad(gatys.objective(vgg_variables, x, x)))
-    run_once = lambda: grad(x)
+    grad, target = jax.jit(jax.grad(gatys.loss)), gatys.targets(vgg_variables, x, x)
+    run_once = lambda: grad(x, vgg_variables, target)
   else:
     raise UserError(f"unknown stylize method {method!r}; use generator or optimize")
   compile_s, ts = timed(run_once, warmup, steps)
@@ -235,6 +235,7 @@ def bench_stylize(
 def main(argv):
   if len(argv) != 2 or argv[1] not in ("train", "stylize"):
     sys.exit("usage: python -m ganstyle_jax.benchmark train|stylize [--flags]")
+  console.configure()
   f = flags.FLAGS
   try:
     if argv[1] == "train":

@@ -116,6 +116,12 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       w_supervised=0.0,  # L1 to the known target: pix2pix's paired L1 (100 in
       # its papers); adain_gan: to the synthetic known answer
       # (the supervised ceiling; synthetic data only)
+      w_temporal=0.0,  # adain_gan: ReReVST's compound regularisation, mean
+      # (G(W(C) + noise) - W(G(C)))^2 for a random smooth warp W
+      # (ops/warping.py); 0 = off (one G pass fewer per step)
+      temporal_max_shift=4.0,  # w_temporal: largest displacement of W, in pixels
+      temporal_noise=0.02,  # w_temporal: std of the Gaussian noise added to W(C)
+      # (images in [-1, 1]: 0.02 is 2.5 grey levels)
       r1_gamma=0.0,  # R1 penalty weight on D at real images; 0 = off
       style_type="mean_std",  # 'mean_std' (AdaIN) | 'gram' (Gatys)
       content_type="perceptual",  # 'perceptual' (VGG encoder layer vs AdaIN target) | 'pixel'

@@ -95,9 +95,20 @@ def _rules() -> dict[str, Rule]:
     "loss.style_type": one_of("mean_std", "gram"),
     "loss.content_type": one_of("perceptual", "pixel"),
     "loss.r1_gamma": non_negative(),
+    "loss.temporal_max_shift": non_negative(),
+    "loss.temporal_noise": non_negative(),
     "loss.pool_size": at_least(0),
   }
-  for w in ("w_adv", "w_content", "w_style", "w_cycle", "w_identity", "w_tv", "w_supervised"):
+  for w in (
+    "w_adv",
+    "w_content",
+    "w_style",
+    "w_cycle",
+    "w_identity",
+    "w_tv",
+    "w_supervised",
+    "w_temporal",
+  ):
     rules[f"loss.{w}"] = non_negative()
   for net in ("g", "d"):
     rules.update(
@@ -166,6 +177,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
         tuple(weights),
         f"{len(styles)} numbers >= 0, one per loss.style_layers entry",
       )
+  temporal = config.loss.get("w_temporal", 0.0)
+  if temporal > 0 and not families.get(config.model.name).temporal_loss:
+    with_it = [name for name, f in families.FAMILIES.items() if f.temporal_loss]
+    _fail(
+      "loss.w_temporal",
+      temporal,
+      f"0 for {config.model.name} (the temporal regulariser is implemented for "
+      f"{', '.join(with_it)})",
+    )
+  if temporal > 0 and not config.loss.temporal_max_shift < config.data.image_size / 4:
+    _fail(
+      "loss.temporal_max_shift",
+      config.loss.temporal_max_shift,
+      f"a number in [0, data.image_size / 4 = {config.data.image_size / 4:g})",
+    )
   for net in ("g", "d"):
     o = config.optim[net]
     if o.schedule == "linear" and not o.decay_start_step < config.total_steps:

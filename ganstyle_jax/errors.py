@@ -9,11 +9,16 @@ class UserError(Exception):
 
 
 def run_cli(main) -> None:
-  """absl's app.run(main), with a UserError printed as `error: <message>` and exit status 2."""
+  """absl's app.run(main), with the console set up (ganstyle_jax/console.py: library INFO
+  records hidden unless --verbosity=1) and a UserError printed as `error: <message>` with exit
+  status 2."""
   import sys  # pylint: disable=g-import-not-at-top
   from absl import app  # pylint: disable=g-import-not-at-top
 
+  from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
+
   def guarded(argv):
+    console.configure()
     try:
       main(argv)
     except UserError as e:

@@ -1,4 +1,5 @@
-"""At the I/O boundary: uint8 HWC RGB <-> float32 NHWC in [-1, 1], and size capping."""
+"""At the I/O boundary: uint8 HWC RGB <-> float32 NHWC in [-1, 1], size capping, and the
+images of a sample grid."""
 
 import numpy as np
 from PIL import Image
@@ -22,3 +23,20 @@ def limit_size(img: np.ndarray, max_size: int | None) -> np.ndarray:
   s = max_size / max(h, w)
   size = (max(1, round(w * s)), max(1, round(h * s)))
   return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+
+
+def grid_cells(grid: np.ndarray, size: int) -> list[list[np.ndarray]]:
+  """The images of a sample grid (train.sample_grid, 2 px gutters) of size x size images:
+  a list of rows, each a list of uint8 [size, size, 3].
+
+  Raises:
+    ValueError: grid is not a sample grid of that image size.
+  """
+  g = 2
+  h, w = grid.shape[:2]
+  if grid.ndim != 3 or (h - g) % (size + g) or (w - g) % (size + g):
+    raise ValueError(f"a {w}x{h} image is not a sample grid of {size} px images")
+  step = size + g
+  return [
+    [grid[y : y + size, x : x + size] for x in range(g, w - g, step)] for y in range(g, h - g, step)
+  ]

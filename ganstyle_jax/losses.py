@@ -200,3 +200,17 @@ def total_variation(x: Array) -> Array:
   """Anisotropic TV: mean |x[i+1, j] - x[i, j]| + mean |x[i, j+1] - x[i, j]|."""
   x = _f32(x)
   return jnp.mean(jnp.abs(x[:, 1:] - x[:, :-1])) + jnp.mean(jnp.abs(x[:, :, 1:] - x[:, :, :-1]))
+
+
+def temporal_loss(output_of_warped: Array, warped_output: Array, margin: int = 0) -> Array:
+  """ReReVST's compound regularisation term: mean (G(W(C) + noise) - W(G(C)))^2.
+
+  Args:
+    output_of_warped: G's output for the warped (and noised) content, NHWC.
+    warped_output: G's output for the content, warped by the same flow, NHWC.
+    margin: border pixels left out on every side (where the warp repeats the border).
+  """
+  if margin:
+    output_of_warped = output_of_warped[:, margin:-margin, margin:-margin]
+    warped_output = warped_output[:, margin:-margin, margin:-margin]
+  return mse(output_of_warped, warped_output)

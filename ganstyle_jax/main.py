@@ -2,7 +2,8 @@
 
 Overrides: --config.KEY=VALUE (the config is locked: an unknown key fails at once).
 Multi-process (one process per host): --coordinator_address, --num_processes, --process_id,
---distributed (see ganstyle_jax/distributed.py and the README).
+--distributed (see ganstyle_jax/distributed.py and the README). --verbosity=1 shows the
+libraries' INFO records (ganstyle_jax/console.py).
 All logic lives in train.train_and_evaluate, importable from tests and notebooks.
 """
 
@@ -34,6 +35,10 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
+
+  console.configure()
+  console.import_tensorflow()  # quietly (the input pipeline's tf.data)
   from ganstyle_jax import distributed, train  # after flag parsing: importing TF/JAX is slow
   from ganstyle_jax.errors import UserError
 
@@ -43,7 +48,8 @@ def main(argv):
     )
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except UserError as e:
-    logging.error("%s", e)
+    if not console.quiet():  # the console prints the same line below
+      logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
@@ -90,6 +96,10 @@ def parse_flags(argv):
   that fails to import) as one line."""
   try:
     argv = FLAGS(argv)
+    if FLAGS["verbosity"].value < 1:
+      from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
+
+      console.quiet_native_logs()  # before a config file can import TF
     FLAGS.config.keys()  # the config file is loaded lazily: load it here, inside the try
     return argv
   except flags.Error as e:

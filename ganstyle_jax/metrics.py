@@ -31,6 +31,19 @@ Between distributions (lower is better), one value per pair of image sets:
   of relu5_1) they are named FID-VGG / KID-VGG; on Inception-v3 pool3 features they are the
   usual FID / KID. Both are biased upward for small sets: compare them at equal set sizes only.
 
+Temporal consistency without a flow network (lower is better), one value per image:
+
+* temporal error: known-flow clips. Frame 1 is a scene x, frame 2 the same scene under a known
+  integer shift W (`temporal_shift`); a temporally consistent G has G(W(x)) = W(G(x)), and the
+  error is the mean squared difference of the two away from the borders (`TEMPORAL_SHIFTS`
+  plus a margin of 1/8 of the image side, where the shift brings in new content and the
+  networks see the border). The known flow makes it Lai et al. 2018's warping error with the
+  true flow instead of an estimated one.
+* temporal stability: a static scene filmed twice, x + n1 and x + n2 with independent
+  Gaussian noise of std `STABILITY_NOISE` (sensor noise), and the mean squared difference of
+  the two outputs. A generator that returns its input scores 2 * STABILITY_NOISE^2 (less the
+  clipping to [-1, 1]): the `_identity` twin.
+
 Images in the library are in [-1, 1], hence the default data_range of 2.
 """
 
@@ -41,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganstyle_jax import losses
+from ganstyle_jax.ops import warping
 
 _SSIM_WINDOW = 11
 _SSIM_SIGMA = 1.5
@@ -266,6 +280,53 @@ def swd(
     db = _normalise(_patches(lb, k_patch, patches_per_image, patch_size), c)
     out.append(sliced_wasserstein(da, db, k_dirs, num_directions) * 1e3)
   return jnp.stack(out)
+
+
+# ------------------------------------------------------------------ temporal consistency
+
+# Known shifts (dy, dx) of the known-flow clips, pixels; image i of a batch moves by
+# TEMPORAL_SHIFTS[i % 4]. None is a multiple of the encoder's stride: the shifts test the
+# aliasing of the downsampling path, not only the convolutions' equivariance.
+TEMPORAL_SHIFTS = ((1, 0), (0, 2), (3, 1), (-2, -3))
+STABILITY_NOISE = 0.02  # 2.5 grey levels of [0, 255]
+
+
+def temporal_shifts(n: int) -> np.ndarray:
+  """[n, 1, 1, 2] float32 constant flows: image i moves by TEMPORAL_SHIFTS[i % 4]."""
+  shifts = np.asarray([TEMPORAL_SHIFTS[i % len(TEMPORAL_SHIFTS)] for i in range(n)], np.float32)
+  return shifts[:, None, None, :]
+
+
+def temporal_margin(h: int, w: int) -> int:
+  """Border pixels the temporal error leaves out: the largest shift + 1/8 of the short side."""
+  return max(abs(v) for s in TEMPORAL_SHIFTS for v in s) + min(h, w) // 8
+
+
+def temporal_error(output_of_shifted: jax.Array, output: jax.Array, flow: jax.Array) -> jax.Array:
+  """[N] mean squared difference of G(W(x)) and W(G(x)) away from the borders
+  (`temporal_margin` pixels on every side); lower is better.
+
+  Args:
+    output_of_shifted: G's outputs for the shifted scenes W(x), NHWC in [-1, 1].
+    output: G's outputs for the scenes x, NHWC.
+    flow: the shifts W, [N or 1, 1, 1, 2] (`temporal_shifts`), or any flow for `warping.warp`.
+  """
+  a = jnp.asarray(output_of_shifted, jnp.float32)
+  b = warping.warp(output, flow)
+  m = temporal_margin(*a.shape[1:3])
+  return _per_image_mse(a[:, m:-m, m:-m], b[:, m:-m, m:-m])
+
+
+def stability_frames(x: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Two noisy takes of a static scene: x + STABILITY_NOISE * n_i, clipped to [-1, 1]."""
+  k1, k2 = jax.random.split(key)
+  take = lambda k: jnp.clip(x + STABILITY_NOISE * jax.random.normal(k, x.shape), -1.0, 1.0)
+  return take(k1), take(k2)
+
+
+def temporal_stability(output_1: jax.Array, output_2: jax.Array) -> jax.Array:
+  """[N] mean squared difference of G's outputs for two noisy takes of the same scene."""
+  return _per_image_mse(jnp.asarray(output_1, jnp.float32), jnp.asarray(output_2, jnp.float32))
 
 
 # --------------------------------------------------------------------------- FID and KID

@@ -47,6 +47,9 @@ class LossConfig:
   w_identity: float = 5.0
   w_tv: float = 0.0
   w_supervised: float = 0.0
+  w_temporal: float = 0.0
+  temporal_max_shift: float = 4.0
+  temporal_noise: float = 0.02
   r1_gamma: float = 0.0
   style_type: str = "mean_std"
   content_type: str = "perceptual"

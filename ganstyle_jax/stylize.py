@@ -4,6 +4,8 @@
       --out=FILE|DIR [--style_weights=W,...] [--alpha=A] [--preserve_color] [--mask=FILE] \\
       [--max_size=N] [--tile=N] [--memory_limit_gb=G] [--direction=AtoB|BtoA] \\
       [--method=generator|optimize]
+  python -m ganstyle_jax.stylize --workdir=DIR --content=clip.mp4|FRAMES_DIR --style=S \\
+      --out=out.mp4|DIR [--consistency=none|global|ema] [--batch_frames=N] [--ema_decay=D]
 
 Inside, images are float32 NHWC in [-1, 1]; uint8 HWC RGB at the boundary. AdaIN transfer is
 split into encode -> statistics -> decode, so that
@@ -17,18 +19,21 @@ G(x) families (cyclegan) tile too, each tile translated on its own and blended t
 Memory guard: an image that would not fit (XLA's estimate) is tiled automatically, or refused
 with one line naming --tile/--max_size (--memory_limit_gb sets the limit). Folder mode skips
 unreadable images, lists them at the end (exit status 1) and never writes two images to one
-output name.
+output name. A video, a video --out, or --consistency other than none make --content one
+sequence (video.py): decoded with PyAV, stylized in batches (`Stylizer.stylize_batch`, with
+per-frame, sequence-wide or smoothed content statistics) and encoded as H.264.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import math
 import os
 import pathlib
 import sys
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +41,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from ganstyle_jax import build, checkpointing, gatys
+from ganstyle_jax import build, checkpointing, gatys, video
 from ganstyle_jax.config_base import base_config
 from ganstyle_jax.data.decode import IMAGE_EXTENSIONS, BadImageError, decode
 from ganstyle_jax.errors import UserError, run_cli
@@ -169,6 +174,7 @@ class Stylizer:
     self.config = config
     self.memory_limit = memory_limit
     self._per_pixel: float | None = None
+    self._style_cache = None
     self.setup = build.build_setup(config)
     self.family = self.setup.family
     self.name = self.setup.name
@@ -194,7 +200,23 @@ class Stylizer:
     weights: Sequence[float] | None = None,
     max_size: int | None = None,
   ) -> list[tuple[jax.Array, jax.Array]]:
-    """Per-style (mean, std) [1, 1, 1, C] of encoder features; `weights` mixes them into one."""
+    """Per-style (mean, std) [1, 1, 1, C] of encoder features; `weights` mixes them into one.
+
+    The last call's result is kept, keyed by the styles' pixels, so that stylizing a sequence
+    batch by batch encodes its style images once.
+    """
+    cache_key = (
+      tuple((s.shape, hashlib.blake2b(np.ascontiguousarray(s).tobytes()).digest()) for s in styles),
+      None if weights is None else tuple(weights),
+      max_size,
+    )
+    if self._style_cache is not None and self._style_cache[0] == cache_key:
+      return self._style_cache[1]
+    result = self._style_stats(styles, weights, max_size)
+    self._style_cache = (cache_key, result)
+    return result
+
+  def _style_stats(self, styles, weights, max_size) -> list[tuple[jax.Array, jax.Array]]:
     stats = []
     for s in styles:
       x, _ = pad_to_multiple(to_float(limit_size(s, max_size)), self.multiple)
@@ -231,13 +253,60 @@ class Stylizer:
       t = m * ts[0] + (1 - m) * ts[1]
     return alpha * t + (1 - alpha) * f_c
 
-  def _stylize_adain(self, x: np.ndarray, s_stats, alpha: float, mask, tile: int | None):
-    """x: [1, H, W, 3] padded to the encoder multiple -> [1, H, W, 3] float."""
+  @staticmethod
+  def _content_stats_for(content_stats, own: tuple[jax.Array, jax.Array], n: int):
+    """The statistics AdaIN normalises with: the frames' own (None), given ones (a pair), or
+    a callable's map of the n real frames' own (the rest of a padded batch repeats the last)."""
+    if content_stats is None:
+      return own
+    if not callable(content_stats):
+      return content_stats
+    stats = content_stats(own[0][:n], own[1][:n])
+    pad = own[0].shape[0] - n
+    return tuple(jnp.concatenate([s, jnp.repeat(s[-1:], pad, 0)]) if pad else s for s in stats)
+
+  def _stylize_adain(
+    self,
+    x: np.ndarray,
+    s_stats,
+    alpha: float,
+    mask,
+    tile: int | None,
+    content_stats=None,
+    n: int | None = None,
+  ):
+    """x: [N, H, W, 3] padded to the encoder multiple ([1, ...] when tiled) -> the same shape,
+    float; content_stats as in `stylize_batch`, applied to the first n (default N) images."""
     h, w = x.shape[1:3]
+    n = x.shape[0] if n is None else n
     if not tile or (h <= tile and w <= tile):
       f_c = self._encode(self.variables, x)
-      t = self._target(f_c, L.channel_stats(f_c), s_stats, alpha, mask)
+      c_stats = self._content_stats_for(content_stats, L.channel_stats(f_c), n)
+      t = self._target(f_c, c_stats, s_stats, alpha, mask)
       return np.asarray(self._decode(self.variables, t))
+    overlap, ys, xs, th, tw = tile_layout(h, w, tile, self.multiple)
+    if content_stats is None or callable(content_stats):
+      own = self._tiled_content_stats(x, tile)
+      c_stats = self._content_stats_for(content_stats, own, 1)
+    else:
+      c_stats = content_stats
+    # Pass 2: decode each tile with the shared statistics; blend with linear ramps.
+    out = np.zeros(x.shape, np.float32)
+    norm = np.zeros((1, h, w, 1), np.float32)
+    for y in ys:
+      for x0 in xs:
+        crop = x[:, y : y + th, x0 : x0 + tw]
+        f_c = self._encode(self.variables, crop)
+        m = None if mask is None else mask[y : y + th, x0 : x0 + tw]
+        o = np.asarray(self._decode(self.variables, self._target(f_c, c_stats, s_stats, alpha, m)))
+        wgt = blend_weights(y, x0, th, tw, h, w, overlap)
+        out[:, y : y + th, x0 : x0 + tw] += o * wgt
+        norm[:, y : y + th, x0 : x0 + tw] += wgt
+    return out / norm
+
+  def _tiled_content_stats(self, x: np.ndarray, tile: int) -> tuple[jax.Array, jax.Array]:
+    """(mean, std) [1, 1, 1, C] of the encoder features of a [1, H, W, 3] image, in tiles."""
+    h, w = x.shape[1:3]
     overlap, ys, xs, th, tw = tile_layout(h, w, tile, self.multiple)
     # Pass 1: global content statistics from each tile's features, weighted by the blending
     # weights normalised per position, so every feature position of the image counts once.
@@ -258,23 +327,87 @@ class Stylizer:
       count += wgt.sum()
     mean = total / count
     std = np.sqrt(np.maximum(sq / count - mean**2, 0) + 1e-5)
-    c_stats = (
+    return (
       jnp.asarray(mean, jnp.float32)[None, None, None],
       jnp.asarray(std, jnp.float32)[None, None, None],
     )
-    # Pass 2: decode each tile with the shared statistics; blend with linear ramps.
-    out = np.zeros(x.shape, np.float32)
-    norm = np.zeros((1, h, w, 1), np.float32)
-    for y in ys:
-      for x0 in xs:
-        crop = x[:, y : y + th, x0 : x0 + tw]
-        f_c = self._encode(self.variables, crop)
-        m = None if mask is None else mask[y : y + th, x0 : x0 + tw]
-        o = np.asarray(self._decode(self.variables, self._target(f_c, c_stats, s_stats, alpha, m)))
-        wgt = blend_weights(y, x0, th, tw, h, w, overlap)
-        out[:, y : y + th, x0 : x0 + tw] += o * wgt
-        norm[:, y : y + th, x0 : x0 + tw] += wgt
-    return out / norm
+
+  def content_stats(
+    self, frames: Iterable[np.ndarray], max_size: int | None = None, batch_size: int = 8
+  ) -> tuple[jax.Array, jax.Array]:
+    """The content-feature statistics of a sequence: (mean, std) [1, 1, 1, C] over every
+    position of every frame (each frame weighted by its pixel count), for `stylize_batch`'s
+    content_stats: ReReVST's sequence-level sharing (Wang et al. 2020), so that a change in
+    one part of a frame does not re-normalise (and recolour) the rest.
+
+    Args:
+      frames: uint8 HWC RGB frames (an iterable: read once, batch_size at a time).
+      max_size: as in `stylize` (use the same value).
+      batch_size: frames encoded per compiled call (the last call padded to it).
+    Raises:
+      UserError: a G(x) family (its instance norms are inside the generator), or no frames.
+    """
+    self._require_adain_for_stats()
+    total, sq, count = 0.0, 0.0, 0.0
+    per_call = None
+    for chunk in _chunks(frames, batch_size):
+      if per_call is None:  # the first frame's size decides: within the memory limit
+        x, _ = self._batch_input(chunk[:1], max_size, None)
+        fit = self._limit() // max(1, self.memory_needed(*x.shape[1:3]))
+        per_call = max(1, min(batch_size, fit))
+      for part in _chunks(chunk, per_call):
+        total, sq, count = self._add_content_stats(part, max_size, per_call, total, sq, count)
+    if not count:
+      raise UserError("no frames to take the content statistics from")
+    mean = total / count
+    std = np.sqrt(np.maximum(sq / count - mean**2, 0) + 1e-5)
+    return jnp.asarray(mean[None], jnp.float32), jnp.asarray(std[None], jnp.float32)
+
+  def _add_content_stats(self, frames, max_size, per_call, total, sq, count):
+    """Adds frames' encoder-feature sums (of f and f^2, weighted by positions, and the count of
+    positions) to the running ones."""
+    x, capped = self._batch_input(frames, max_size, per_call)
+    n, tile = len(capped), self.plan_tile(*x.shape[1:3], None)
+    if tile is None:
+      f_c = self._encode(self.variables, x)
+      stats = [tuple(np.asarray(s, np.float64)[:n] for s in L.channel_stats(f_c))]
+    else:
+      stats = [
+        tuple(np.asarray(s, np.float64) for s in self._tiled_content_stats(x[i : i + 1], tile))
+        for i in range(n)
+      ]
+    weight = (x.shape[1] // self.multiple) * (x.shape[2] // self.multiple)
+    for mean, std in stats:  # E[f^2] = var + mean^2; channel_stats' std has eps inside
+      total = total + weight * mean.sum(0)
+      sq = sq + weight * (std**2 - 1e-5 + mean**2).sum(0)
+      count += weight * len(mean)
+    return total, sq, count
+
+  def _require_adain_for_stats(self) -> None:
+    if not self.family.style_conditioned:
+      raise UserError(
+        f"shared content statistics (--consistency=global|ema) are not supported for "
+        f"{self.name}: its instance norms sit inside the generator; use --consistency=none"
+      )
+
+  def _batch_input(
+    self, frames: Sequence[np.ndarray], max_size: int | None, batch_size: int | None
+  ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Frames (uint8 HWC, one size once capped) -> float [batch_size, H', W', 3] padded to the
+    network's multiple, the last frame repeated up to batch_size; and the capped frames."""
+    capped = [limit_size(np.asarray(f, np.uint8), max_size) for f in frames]
+    if not capped:
+      raise UserError("no frames to stylize")
+    for i, f in enumerate(capped):
+      if f.shape != capped[0].shape:
+        raise UserError(
+          f"frame {i} is {f.shape[1]}x{f.shape[0]}, frame 0 {capped[0].shape[1]}x"
+          f"{capped[0].shape[0]}: the frames of a batch must have one size"
+        )
+    n = len(capped)
+    x = np.stack(capped + capped[-1:] * (max(batch_size or n, n) - n))
+    x, _ = pad_to_multiple(x.astype(np.float32) / 127.5 - 1.0, self.multiple)
+    return x, capped
 
   # --- G(x) families ----------------------------------------------------------------------
 
@@ -396,8 +529,56 @@ class Stylizer:
     Returns:
       uint8 HWC RGB of the (possibly max_size-capped) content's size.
     """
-    content = limit_size(np.asarray(content, np.uint8), max_size)
-    x, (h, w) = pad_to_multiple(to_float(content), self.multiple)
+    return self.stylize_batch(
+      np.asarray(content, np.uint8)[None],
+      style,
+      alpha,
+      style_weights=style_weights,
+      preserve_color=preserve_color,
+      mask=mask,
+      max_size=max_size,
+      tile=tile,
+      direction=direction,
+    )[0]
+
+  def stylize_batch(
+    self,
+    frames: np.ndarray | Sequence[np.ndarray],
+    style: np.ndarray | Sequence[np.ndarray] | None = None,
+    alpha: float = 1.0,
+    *,
+    style_weights: Sequence[float] | None = None,
+    preserve_color: bool = False,
+    mask: np.ndarray | None = None,
+    max_size: int | None = None,
+    tile: int | None = None,
+    direction: str = "AtoB",
+    content_stats: tuple[jax.Array, jax.Array] | Callable | None = None,
+    batch_size: int | None = None,
+  ) -> np.ndarray:
+    """Stylizes frames of one size, several per compiled call: `stylize`'s path and options.
+
+    Args:
+      frames: uint8 [N, H, W, 3] RGB, or a sequence of N uint8 HWC images of one size.
+      style, alpha, style_weights, preserve_color, mask, max_size, tile, direction: as in
+        `stylize` (the mask and styles apply to every frame).
+      content_stats: adain_gan: the statistics AdaIN normalises the content features with.
+        None: each frame's own (as `stylize`); a (mean, std) pair, each [1, 1, 1, C]
+        (`content_stats()`): the same for every frame; a callable (mean, std) -> (mean, std)
+        on [n, 1, 1, C]: maps the frames' own, in order (called once per compiled call with
+        its n real frames; e.g. smoothing over time).
+      batch_size: frames per compiled call, the last call padded to it, so that every call
+        (and every later call with the same batch_size and frame size) reuses one compiled
+        function; default all N. Fewer when a batch would not fit in memory; frames too large
+        for memory go one at a time, in tiles.
+    Returns:
+      uint8 [N, h, w, 3]: each frame at the (possibly max_size-capped) frames' size.
+    """
+    frames = list(frames)
+    if not frames:
+      raise UserError("no frames to stylize")
+    first = limit_size(np.asarray(frames[0], np.uint8), max_size)
+    padded = tuple(-(-s // self.multiple) * self.multiple for s in first.shape[:2])
     if not self.family.style_conditioned:
       if style is not None or mask is not None or style_weights is not None or alpha != 1.0:
         raise UserError(
@@ -405,9 +586,11 @@ class Stylizer:
           "--style_weights, --alpha and --mask apply to style-conditioned models "
           "(adain_gan) only"
         )
+      if content_stats is not None:
+        self._require_adain_for_stats()
       if direction not in self.family.directions:
         raise UserError(f"--direction={direction!r}: use one of {self.family.directions}")
-      out = self._translate_tiled(x, direction, self.plan_tile(*x.shape[1:3], tile))
+      run = lambda x, n, tile: self._translate_tiled(x, direction, tile)
     else:
       if style is None:
         raise UserError("adain_gan needs a style image (--style=FILE)")
@@ -420,14 +603,28 @@ class Stylizer:
             f"--mask needs exactly two styles (got {len(styles)}): the mask "
             "selects the first where it is white, the second where black"
           )
-        mask = self._prepare_mask(mask, content.shape[:2], x.shape[1:3])
+        mask = self._prepare_mask(mask, first.shape[:2], padded)
         s_stats = self.style_stats(styles, None, max_size)
       else:
         s_stats = self.style_stats(styles, style_weights if len(styles) > 1 else None, max_size)
-      tile = self.plan_tile(*x.shape[1:3], tile)
-      out = self._stylize_adain(x, s_stats, float(alpha), mask, tile)
-    result = to_uint8(out[0, :h, :w])
-    return keep_content_color(result, content) if preserve_color else result
+      run = lambda x, n, tile: self._stylize_adain(
+        x, s_stats, float(alpha), mask, tile, content_stats, n
+      )
+    tile = self.plan_tile(*padded, tile)
+    per_call = batch_size or len(frames)
+    if tile is not None:
+      per_call = 1  # a tiled frame is a batch of its tiles
+    else:
+      per_call = max(1, min(per_call, self._limit() // max(1, self.memory_needed(*padded))))
+    h, w = first.shape[:2]
+    results = []
+    for chunk in _chunks(frames, per_call):
+      x, capped = self._batch_input(chunk, max_size, per_call)
+      out = to_uint8(run(x, len(capped), tile)[: len(capped), :h, :w])
+      if preserve_color:
+        out = np.stack([keep_content_color(o, c) for o, c in zip(out, capped)])
+      results.append(out)
+    return np.concatenate(results)
 
   @staticmethod
   def _prepare_mask(mask, content_hw, padded_hw) -> jax.Array:
@@ -442,6 +639,13 @@ class Stylizer:
       mask = np.asarray(Image.fromarray(mask).resize(content_hw[::-1], Image.Resampling.BILINEAR))
     ph, pw = padded_hw[0] - mask.shape[0], padded_hw[1] - mask.shape[1]
     return jnp.asarray(np.pad(mask, ((0, ph), (0, pw)), mode="edge"))
+
+
+def _chunks(items: Iterable, n: int):
+  """Lists of n consecutive items (the last one shorter)."""
+  it = iter(items)
+  while chunk := list(itertools.islice(it, n)):
+    yield chunk
 
 
 def load(workdir: str | os.PathLike, step: int | None = None) -> Stylizer:
@@ -492,11 +696,14 @@ def output_names(
 
 def main(argv):
   from absl import flags
-  from tqdm import tqdm
+
+  from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
 
   F = flags.FLAGS
   del argv
   root = pathlib.Path(F.content)
+  if video.is_sequence_job(root, pathlib.Path(F.out), F.consistency):
+    return _stylize_sequence(F)
   contents = _images_in(root)
   style_paths = [pathlib.Path(p) for p in F.style.split(",")] if F.style else []
   styles = [read_image(p) for p in style_paths]
@@ -541,9 +748,7 @@ def main(argv):
   style_tag = "+".join(p.stem for p in style_paths) or F.direction
   targets = output_names(contents, root, out, style_tag) if to_dir else [out]
   skipped = []
-  for path, target in tqdm(
-    list(zip(contents, targets)), disable=len(contents) == 1, desc="stylize"
-  ):
+  for path, target in console.progress(list(zip(contents, targets)), desc="stylize", unit="image"):
     try:
       result = run(read_image(path))
     except UserError as e:
@@ -553,7 +758,10 @@ def main(argv):
       continue
     target.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result).save(target)
-    print(f"wrote {target}")
+    if not to_dir:
+      console.write(f"wrote {target}")
+  if to_dir:
+    console.write(f"wrote {len(contents) - len(skipped)} images to {out}")
   if skipped:
     print(
       f"skipped {len(skipped)} of {len(contents)} images:", *skipped, sep="\n  ", file=sys.stderr
@@ -561,12 +769,52 @@ def main(argv):
     sys.exit(1)
 
 
+def _stylize_sequence(F) -> None:
+  """main's video branch: --content (a video or a folder of frames) as one sequence."""
+  from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
+
+  if F.method != "generator":
+    raise UserError("a video is stylized by a checkpoint: use --method=generator")
+  if not F.workdir:
+    raise UserError("--workdir is required to stylize a video")
+  if F.memory_limit_gb is not None and F.memory_limit_gb <= 0:
+    raise UserError(f"--memory_limit_gb={F.memory_limit_gb}: use a number > 0")
+  styles = [read_image(p) for p in F.style.split(",")] if F.style else []
+
+  def stylizer():
+    s = load(F.workdir)
+    if F.memory_limit_gb is not None:
+      s.memory_limit = int(F.memory_limit_gb * 2**30)
+    return s
+
+  n = video.stylize_sequence(
+    stylizer,
+    pathlib.Path(F.content),
+    pathlib.Path(F.out),
+    (styles if len(styles) > 1 else styles[0]) if styles else None,
+    F.alpha,
+    consistency=F.consistency,
+    batch_frames=F.batch_frames,
+    ema_decay=F.ema_decay,
+    fps=F.fps,
+    style_weights=[float(w) for w in F.style_weights.split(",")] if F.style_weights else None,
+    preserve_color=F.preserve_color,
+    mask=read_image(F.mask) if F.mask else None,
+    max_size=F.max_size,
+    tile=F.tile,
+    direction=F.direction,
+  )
+  console.write(f"wrote {n} frames to {F.out}")
+
+
 def run():
   """Console script `ganstyle-stylize`."""
   from absl import flags
 
   flags.DEFINE_string("workdir", None, "Training workdir (its latest checkpoint is used).")
-  flags.DEFINE_string("content", None, "Content image or folder of images.", required=True)
+  flags.DEFINE_string(
+    "content", None, "Content image, folder of images, video or folder of frames.", required=True
+  )
   flags.DEFINE_string("style", None, "Style image(s), comma-separated (adain_gan).")
   flags.DEFINE_string(
     "out",
@@ -599,6 +847,16 @@ def run():
     ["generator", "optimize"],
     "generator: a trained checkpoint; optimize: Gatys et al. (no checkpoint).",
   )
+  flags.DEFINE_enum(
+    "consistency",
+    "none",
+    list(video.CONSISTENCY),
+    "Video: content statistics per frame (none), of the whole sequence (global), or "
+    "smoothed over time (ema); adain_gan.",
+  )
+  flags.DEFINE_integer("batch_frames", 8, "Video: frames per compiled call.")
+  flags.DEFINE_float("ema_decay", 0.9, "Video, --consistency=ema: weight of the past in [0, 1).")
+  flags.DEFINE_float("fps", None, "Frame rate of a folder of frames (default 25).")
   flags.DEFINE_integer("steps", 200, "optimize: optimisation steps.")
   flags.DEFINE_float("lr", 0.02, "optimize: Adam learning rate.")
   flags.DEFINE_enum("optimizer", "adam", ["adam", "lbfgs"], "optimize: optax optimizer.")

@@ -24,9 +24,9 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
-from ganstyle_jax import build, checkpointing, config_check, families, input_pipeline, parallel
+from ganstyle_jax import build, checkpointing, config_check, console, families, input_pipeline
 from ganstyle_jax import evaluate as evaluate_lib
-from ganstyle_jax import paths
+from ganstyle_jax import parallel, paths
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.images import to_uint8
 from ganstyle_jax.models import vgg as vgg_lib
@@ -99,6 +99,77 @@ def check_finite(metrics: dict[str, Any], step: int) -> None:
       f"{k} is {bad[k]} at step {step}: training diverged (the last good checkpoint is kept); "
       "lower optim.*.lr, enable optim.*.grad_clip_norm or check the data"
     )
+
+
+def describe_run(config, setup, workdir: str, start: int, resumed_from: str | None) -> str:
+  """The console's start line: model, data, devices, parallelism, workdir, new or resumed."""
+  seen, sources = set(), []
+  for key, source in setup.family.batch_keys(config).items():
+    if not source.startswith("synthetic:known_answer") and source not in seen:
+      seen.add(source)
+      sources.append(f"{key} {source}")
+  styles = config.data.synthetic_styles
+  data = ", ".join(sources) + (f" ({styles} train styles)" if styles > 1 else "")
+  devices = f"{jax.device_count()} {jax.devices()[0].platform} device(s)"
+  if jax.process_count() > 1:
+    devices += f" in {jax.process_count()} processes"
+  run = (
+    f"Resumed from {resumed_from} at step {start}, to step {config.total_steps}"
+    if resumed_from
+    else f"new run, {config.total_steps} steps"
+  )
+  return (
+    f"Training {setup.name} ({run}) on {data}, {config.data.image_size} px, batch "
+    f"{config.data.global_batch_size}; {devices}, parallelism={config.parallelism}; "
+    f"workdir {workdir}"
+  )
+
+
+def summary_lines(
+  config,
+  setup,
+  workdir: str,
+  *,
+  start: int,
+  end: int,
+  wall_s: float,
+  setup_s: float,
+  compile_s: float | None,
+  images_per_s: float | None,
+  result: dict[str, float],
+  eval_step: int | None,
+  checkpoint_steps: list[int],
+  samples: list[str],
+  stopped_by: str | None,
+) -> list[str]:
+  """The console's closing summary (see `_train`)."""
+  how = f"stopped by {stopped_by} at step {end}" if stopped_by else f"steps {start} -> {end}"
+  speed = f", then {images_per_s:.1f} images/s" if images_per_s else ""
+  parts = [f"setup {console.duration(setup_s)}"]
+  if compile_s is not None:
+    parts.append(f"compiling the step {console.duration(compile_s)}")
+  lines = [f"Done: {how} in {console.duration(wall_s)} ({', '.join(parts)}){speed}."]
+  if stopped_by:
+    lines.append("  The checkpoint is saved; the same command resumes.")
+  scores = {k[len("eval/") :]: v for k, v in result.items() if k.startswith("eval/")}
+  if eval_step is None or not scores:
+    lines.append("Evaluation: none ran (eval_every_steps=0); python -m ganstyle_jax.evaluate does")
+  else:
+    lines += evaluate_lib.summary_lines(scores, eval_step, config.num_eval_images)
+  steps = ", ".join(map(str, checkpoint_steps)) or "none"
+  lines.append(f"Checkpoints: {checkpointing.checkpoint_dir(workdir)} (steps {steps})")
+  if samples:
+    lines.append(f"Samples:     {samples[-1]} (newest of {len(samples)} written)")
+  lines.append(f"Events:      {workdir}/events.out.tfevents.*")
+  if setup.family.style_conditioned:
+    inputs = "--content=PHOTO.jpg --style=STYLE.jpg"
+  else:
+    inputs = f"--content=PHOTO.jpg --direction={setup.family.directions[0]}"
+  lines.append(
+    f"Stylize:     python -m ganstyle_jax.stylize --workdir={workdir} {inputs} --out=out.png"
+  )
+  lines.append(f"TensorBoard: tensorboard --logdir={workdir}")
+  return lines
 
 
 class _StopSignals:
@@ -214,6 +285,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   Raises:
     UserError: a bad config value, a locked workdir, an unusable checkpoint, a failed save.
   """
+  t_start = time.time()
   config_check.validate(config)
   n_devices = jax.device_count()
   if config.data.global_batch_size % n_devices:
@@ -228,20 +300,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       checkpointing.checkpoint_dir(workdir), keep=config.keep_checkpoints, writer=True
     )
     try:
-      return _train(config, workdir, setup, ckpt)
+      return _train(config, workdir, setup, ckpt, t_start)
     finally:
       ckpt.close()
 
 
 def _train(
-  config: ml_collections.ConfigDict, workdir: str, setup, ckpt: checkpointing.Checkpointer
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  setup,
+  ckpt: checkpointing.Checkpointer,
+  t_start: float,
 ) -> dict[str, float]:
-  """Resumes (or initialises) the state, writes config.json, then runs the loop."""
+  """Resumes (or initialises) the state, writes config.json, then runs the loop.
+
+  The console (process 0): one line of what runs, a progress bar (or a line per log step in a
+  log file), and a summary at the end: steps, time, images/s, the last evaluation against its
+  baselines, where checkpoints, samples and events are, and the commands to go on with.
+  """
   is_main = jax.process_index() == 0
   n_devices = jax.device_count()
   train_iter = input_pipeline.create_train_iterator(config)
-  host_vgg = load_vgg(config)
-  vgg_variables = host_vgg if setup.family.needs_vgg else None
   step_fn = parallel.make_step(
     functools.partial(setup.family.train_step, setup=setup), config.parallelism
   )
@@ -249,6 +328,7 @@ def _train(
   init_key, step_key = jax.random.split(base_key)
 
   state = build.init_state(setup, init_key, config.data.image_size)
+  resumed_from = None
   if ckpt.latest_step() is not None:
     fresh = state
     state, data_state, start, saved = ckpt.restore_readable(
@@ -259,6 +339,11 @@ def _train(
     train_iter.set_state(data_state)
     log_config_changes(saved.get("config"), config, start)
     logging.info("Resumed from %s at step %d.", ckpt.directory, start)
+    resumed_from = ckpt.directory
+  if is_main:
+    console.write(describe_run(config, setup, workdir, int(state.step), resumed_from))
+  host_vgg = load_vgg(config)
+  vgg_variables = host_vgg if setup.family.needs_vgg else None
   if is_main:
     write_config(config, workdir)  # only now: a refused resume leaves the workdir as it was
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
@@ -293,7 +378,8 @@ def _train(
       columns = setup.family.grid_columns(eval_batch, outputs)
       grid = sample_grid([np.asarray(c[: config.num_sample_images]) for c in columns])
       paths.makedirs(paths.join(workdir, "samples"))
-      paths.write_png(paths.join(workdir, "samples", f"step_{step:06d}.png"), grid)
+      samples.append(paths.join(workdir, "samples", f"step_{step:06d}.png"))
+      paths.write_png(samples[-1], grid)
       writer.write_images(step, {"samples": grid[None]})
     return result
 
@@ -302,6 +388,8 @@ def _train(
   )
   last_train: dict[str, float] = {}
   last_eval: dict[str, float] = {}
+  samples: list[str] = []
+  eval_step = None
   every = lambda n, s: n > 0 and s % n == 0
   logging.info(
     "Training %s from step %d to %d on %d %s device(s), parallelism=%s.",
@@ -316,10 +404,15 @@ def _train(
   batches = parallel.DevicePrefetcher(
     train_iter, step_fn.prepare_batch, config.data.prefetch_batches
   )
-  with _StopSignals(start_step) as stopper, contextlib.closing(batches):
+  bar = console.StepProgress(start_step, config.total_steps, enabled=is_main)
+  t_loop, t_first, stopped_by, end = time.time(), None, None, start_step
+  with _StopSignals(start_step) as stopper, contextlib.closing(batches), contextlib.closing(bar):
     for step in range(start_step + 1, config.total_steps + 1):
       batch, data_state = next(batches)
       state, metrics = step_fn(state, batch, vgg_variables, step_key)
+      if t_first is None:
+        t_first = time.time()  # the first call returns once compiled (it runs asynchronously)
+      end = step
       try:
         ckpt.check_for_errors()  # a failed background save stops the run here, one step on
       except checkpointing.SaveError as e:
@@ -343,12 +436,38 @@ def _train(
       )
       if (do_eval or do_sample) and is_main:
         last_eval = evaluate(state, step, do_eval, do_sample) or last_eval
+        eval_step = step if do_eval else eval_step
+      if every(config.log_every_steps, step):
+        bar.log(step, last_train, last_eval.get("eval/psnr"))
+      else:
+        bar.step(step)
       if save:
         ckpt.save(step, state, data_state, meta)
       if stop:
         ckpt.wait()
         logging.warning("Preempted: checkpoint saved at step %d.", step)
+        stopped_by = stopper.requested or "a signal to another process"
         break
   ckpt.wait()  # the last save's errors too
   writer.flush()
+  if is_main:
+    t_end = time.time()
+    images = (end - start_step - 1) * config.data.global_batch_size
+    lines = summary_lines(
+      config,
+      setup,
+      workdir,
+      start=start_step,
+      end=end,
+      wall_s=t_end - t_start,
+      setup_s=t_loop - t_start,
+      compile_s=None if t_first is None else t_first - t_loop,
+      images_per_s=images / (t_end - t_first) if t_first and images > 0 else None,
+      result=last_eval,
+      eval_step=eval_step,
+      checkpoint_steps=list(ckpt.manager.all_steps()),
+      samples=samples,
+      stopped_by=stopped_by,
+    )
+    console.write("\n".join(lines))
   return {**last_train, **last_eval}

@@ -39,6 +39,8 @@ BAD = [
   ("num_sample_images", 9, "num_eval_images=8"),
   ("parallelism", "pmapp", "pmap, jit"),
   ("optim.g.schedule", "linear", "[0, total_steps=4)"),  # with decay_start_step=4 below
+  ("loss.w_temporal", -1.0, "a number >= 0"),
+  ("loss.temporal_noise", -0.1, "a number >= 0"),
 ]
 
 
@@ -63,6 +65,23 @@ def test_bad_value_is_one_line_naming_key_value_and_range(key, value, valid):
 @pytest.mark.parametrize("model", ["adain_gan", "cyclegan"])
 def test_shipped_configs_pass(model):
   config_check.validate(tiny_config(model))
+
+
+def test_temporal_regulariser_range_and_family():
+  config = tiny_config("adain_gan")
+  config.loss.w_temporal = 1.0
+  config_check.validate(config)
+  config.loss.temporal_max_shift = 8.0  # a quarter of the 32 px crop
+  with pytest.raises(config_check.ConfigValueError, match=r"\[0, data.image_size / 4 = 8\)"):
+    config_check.validate(config)
+  config = tiny_config("cyclegan")
+  config.loss.w_temporal = 1.0
+  with pytest.raises(config_check.ConfigValueError) as e:
+    config_check.validate(config)
+  assert str(e.value) == (
+    "config.loss.w_temporal=1.0 is out of range: use 0 for cyclegan (the temporal "
+    "regulariser is implemented for adain_gan)"
+  )
 
 
 def test_train_checks_before_writing(tmp_path):

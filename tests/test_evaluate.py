@@ -18,6 +18,9 @@ from configs.tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITE = (
+  "temporal_error",
+  "temporal_stability",
+  "temporal_stability_identity",
   "psnr",
   "ssim",
   "psnr_identity",

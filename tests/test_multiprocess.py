@@ -111,14 +111,18 @@ def test_two_processes_match_one_and_resume_in_one(single, tmp_path, parallelism
 
 def test_sigterm_to_one_process_stops_all_at_one_step(tmp_path):
   outs = run_workers(tmp_path, "jit", 20, 2, extra=["3"])
-  # Process 1 is signalled while it reads batch 3; all processes agree at the
-  # next log step (every 2), save there together and exit 0.
+  # Process 1 is signalled while it reads batch 3. JAX's preemption service makes all
+  # processes agree on one step after the signal (which one depends on when the notice
+  # reaches the others; without the service it is the next log step): they save there
+  # together, well before the end, and exit 0.
   for out in outs:
     assert "Preempted: checkpoint saved at step" in out
   steps = {int(out.split("Preempted: checkpoint saved at step ")[1].split(".")[0]) for out in outs}
-  assert len(steps) == 1 and steps.pop() in (2, 4)
+  assert len(steps) == 1
+  agreed = steps.pop()
+  assert 2 <= agreed < 20
   _, _, step = restored(str(tmp_path))
-  assert step in (2, 4)
+  assert step == agreed
 
 
 def test_distributed_flags_are_checked_in_one_line(tmp_path):

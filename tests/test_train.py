@@ -28,10 +28,17 @@ def restored_state(workdir, config, step=None):
 
 
 @pytest.mark.parametrize("model,parallelism", [("adain_gan", "pmap"), ("cyclegan", "jit")])
-def test_train_writes_everything(tmp_path, monkeypatch, model, parallelism):
+def test_train_writes_everything(tmp_path, monkeypatch, capsys, model, parallelism):
   config = tiny_config(model, parallelism, steps=2)
   monkeypatch.chdir(tmp_path.parent)  # a relative --workdir, as in the README's command
   result = train.train_and_evaluate(config, tmp_path.name)
+  # The console: what runs, then the summary (PSNR against its baselines, where things are).
+  out = capsys.readouterr().out.splitlines()
+  out = out[next(i for i, line in enumerate(out) if line.startswith("Training ")) :]
+  assert out[0].startswith(f"Training {model} (new run, 2 steps) on ") and str(tmp_path) in out[0]
+  assert out[1].startswith("Done: steps 0 -> 2 in ")
+  assert out[3].startswith("  PSNR ") and "vs identity" in out[3] and "colour transfer" in out[3]
+  assert any(line.startswith("Stylize:     python -m ganstyle_jax.stylize") for line in out)
   assert json.load(open(tmp_path / "config.json"))["model"]["name"] == model
   assert os.path.exists(tmp_path / "samples" / "step_000002.png")
   assert glob.glob(str(tmp_path / "events.out.tfevents.*"))

@@ -572,7 +572,14 @@ def get_builder(
     data_dir=data_dir or default_data_dir(),
   )
   if prepare and not builder.is_prepared():
-    builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+    from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
+
+    console.write(
+      f"Preparing the embedded synthetic dataset {config.name} in {builder.data_dir} (once)",
+      err=True,
     )
+    with console.tfds_quiet():
+      builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+      )
   return builder

@@ -2,11 +2,14 @@
 
 Batch {'content', 'style', 'real'} (NHWC in [-1, 1]): G renders each content image in the
 style of its style image; D (PatchGAN) judges G's outputs against real style-domain images.
-L_G = w_content L_content + w_style L_style + w_adv L_adv (+ w_tv L_tv); the trainable params
-are the decoder's (the encoder is the frozen VGG19 passed in as `vgg_variables`).
+L_G = w_content L_content + w_style L_style + w_adv L_adv (+ w_tv L_tv, + w_temporal L_temporal);
+the trainable params are the decoder's (the encoder is the frozen VGG19 passed in as
+`vgg_variables`).
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import ml_collections
@@ -17,6 +20,7 @@ from ganstyle_jax.families import base
 from ganstyle_jax.models import generators
 from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import vgg as vgg_lib
+from ganstyle_jax.ops import warping
 from ganstyle_jax.state import GanState
 
 Array = jax.Array
@@ -69,11 +73,13 @@ def generator_objective(
   content: Array,
   style_feats: dict[str, Array],
   target: Array | None = None,
+  key: Array | None = None,
 ) -> tuple[Array, tuple[Array, steps.Metrics]]:
   """L_G = w_content L_content + w_style L_style + w_adv L_adv + w_tv L_tv, and G's output.
 
   With loss.w_supervised > 0 and a known answer `target`, + w_supervised |G(C, S) - target|_1
-  (the supervised ceiling of the synthetic benchmark).
+  (the supervised ceiling of the synthetic benchmark). With loss.w_temporal > 0 and a `key`,
+  + w_temporal L_temporal (`temporal_term`).
   """
   g, lc = setup.generator, setup.loss
   enc = g.encoder_layer
@@ -102,8 +108,29 @@ def generator_objective(
     supervised = losses.l1(out, target)
     total = total + lc.w_supervised * supervised
     metrics["supervised"] = supervised
+  if lc.w_temporal > 0 and key is not None:
+    temporal = temporal_term(setup, variables, content, stats, out, key)
+    total = total + lc.w_temporal * temporal
+    metrics["temporal"] = temporal
   metrics["loss"] = total
   return total, (out, metrics)
+
+
+def temporal_term(setup: steps.GanSetup, variables, content: Array, stats, out: Array, key):
+  """ReReVST's compound regularisation (Wang et al. 2020): a random smooth warp W and Gaussian
+  noise applied to the content; mean (G(W(C) + noise, S) - W(G(C, S)))^2 away from a border
+  of loss.temporal_max_shift pixels (where W repeats the border). Gradients reach G through
+  both outputs.
+  """
+  g, lc = setup.generator, setup.loss
+  n, h, w, _ = content.shape
+  k_flow, k_noise = jax.random.split(key)
+  flow = warping.random_smooth_flow(k_flow, n, h, w, lc.temporal_max_shift)
+  noise = lc.temporal_noise * jax.random.normal(k_noise, content.shape)
+  moved = (warping.warp(content, flow) + noise).astype(content.dtype)
+  out_moved, _ = g.apply(variables, moved, style_stats=stats, method=g.transfer)
+  margin = math.ceil(lc.temporal_max_shift)
+  return losses.temporal_loss(out_moved, warping.warp(out, flow), margin)
 
 
 def train_step(
@@ -115,15 +142,21 @@ def train_step(
   setup: steps.GanSetup,
   axis_name: str | None = None,
 ) -> tuple[GanState, steps.Metrics]:
-  """One step on batch {'content', 'style', 'real'}: G against D's current params, then D."""
-  del key  # no randomness in this step
+  """One step on batch {'content', 'style', 'real'}: G against D's current params, then D.
+
+  `key` (folded with the step and the device index) draws loss.w_temporal's warps and noise;
+  unused when w_temporal is 0.
+  """
+  key = jax.random.fold_in(key, state.step)
+  if axis_name is not None:
+    key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
   dt = setup.compute_dtype
   content, style, real = (batch[k].astype(dt) for k in ("content", "style", "real"))
   style_feats = style_features(setup, vgg_variables, style)
   grad_fn = jax.value_and_grad(generator_objective, argnums=1, has_aux=True)
   target = batch["target"].astype(dt) if "target" in batch else None
   (_, (out, g_metrics)), g_grads = grad_fn(
-    setup, state.g_params, state.d_params, vgg_variables, content, style_feats, target
+    setup, state.g_params, state.d_params, vgg_variables, content, style_feats, target, key
   )
   d = None
   if setup.loss.w_adv > 0:
@@ -137,7 +170,8 @@ def train_step(
 def eval_step(
   setup: steps.GanSetup, state: GanState, vgg_variables, batch: dict[str, Array]
 ) -> tuple[dict[str, Array], steps.Metrics]:
-  """Held-out generator losses and outputs {'output'} for one batch (jit it)."""
+  """Held-out generator losses and outputs {'output'} for one batch (jit it); the temporal
+  term (loss.w_temporal > 0) with fixed warps, so evaluations compare."""
   style_feats = style_features(setup, vgg_variables, batch["style"])
   _, (out, metrics) = generator_objective(
     setup,
@@ -147,6 +181,7 @@ def eval_step(
     batch["content"],
     style_feats,
     batch.get("target"),
+    jax.random.key(0),
   )
   return {"output": out}, metrics
 
@@ -185,6 +220,7 @@ FAMILY = base.Family(
   name="adain_gan",
   needs_vgg=True,
   style_conditioned=True,
+  temporal_loss=True,
   batch_keys=batch_keys,
   build_networks=build_networks,
   init_params=init_params,

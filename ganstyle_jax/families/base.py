@@ -35,6 +35,9 @@ class Family:
     directions: the translations a G(x) family offers (e.g. ('AtoB', 'BtoA')).
     paired: its two image keys are aligned pairs (the same scene, the same crop and flip), as
       pix2pix's (input, target); otherwise each key is an independent stream.
+    content_key: the batch key of the image G transforms (the one the temporal-consistency
+      metric warps).
+    temporal_loss: its train step implements loss.w_temporal.
     batch_keys: config -> {batch key: data source string}, the order the step reads them.
     build_networks: (config, dtype, conv_policy) -> (generator, discriminator) flax modules.
     init_params: (setup, key, image_size) -> dict of GanState fields (g_params, d_params and
@@ -64,6 +67,8 @@ class Family:
   translate: Callable[..., Array] | None = None
   directions: tuple[str, ...] = ()
   paired: bool = False
+  content_key: str = "content"
+  temporal_loss: bool = False
 
 
 def discriminator(dc: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPolicy):

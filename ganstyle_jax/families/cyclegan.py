@@ -167,6 +167,7 @@ def eval_views(batch, outputs) -> dict:
 
 FAMILY = base.Family(
   name="cyclegan",
+  content_key="A",
   needs_vgg=False,
   style_conditioned=False,
   batch_keys=batch_keys,

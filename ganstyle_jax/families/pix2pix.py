@@ -136,6 +136,7 @@ def eval_views(batch, outputs) -> dict:
 
 FAMILY = base.Family(
   name="pix2pix",
+  content_key="input",
   needs_vgg=False,
   style_conditioned=False,
   paired=True,

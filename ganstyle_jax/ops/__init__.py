@@ -16,6 +16,9 @@ Which path a layer takes is decided by a `ConvPolicy`, a frozen (hashable) value
 `conv_policy` attribute. `DEFAULT` has the measured thresholds; `ConvPolicy.xla()` makes every
 layer XLA's own convolution (for FLOP counts of direct convolutions). Timings:
 experiments/benchmarks/README.md.
+
+`warping` (not platform-specific): images warped by a flow field and the random smooth flows
+of the temporal regulariser (loss.w_temporal); the temporal-consistency metric warps with it.
 """
 
 from ganstyle_jax.ops.conv import DEFAULT, ConvPolicy, Path, conv2d

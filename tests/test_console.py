@@ -1,0 +1,72 @@
+"""The console of the CLIs (ganstyle_jax/console.py): plain progress lines in a log file, the
+short form of warnings, the hidden library records, and the training summary's evaluation."""
+
+import io
+import logging
+
+from ganstyle_jax import console, evaluate
+
+
+def test_progress_in_a_log_file_is_one_plain_line_per_log_step():
+  stream = io.StringIO()  # not a terminal: no bar
+  bar = console.StepProgress(0, 600, stream=stream)
+  for step in range(1, 601):
+    if step % 50 == 0:
+      bar.log(step, {"g/loss": 0.5, "d/loss": 1.25, "g/style": 3.0}, 11.34 if step > 200 else None)
+    else:
+      bar.step(step)
+  bar.close()
+  text = stream.getvalue()
+  assert "\r" not in text and len(text.splitlines()) == 12
+  assert text.splitlines()[-1].startswith("step 600/600 ")
+
+
+def test_progress_lines(capsys):
+  bar = console.StepProgress(100, 300)
+  bar.log(150, {"g/loss": 0.5, "d/loss": 1.25})
+  bar.log(200, {"g/loss": 0.25, "d/loss": 1.0}, psnr=11.345)
+  bar.log(250, {"g/loss": 0.25})  # the last PSNR stays
+  err = capsys.readouterr().err
+  lines = err.splitlines()
+  assert len(lines) == 3 and "\r" not in err
+  assert lines[0].startswith("step 150/300 ") and "g/loss 0.500  d/loss 1.250" in lines[0]
+  assert "ETA" in lines[1] and lines[1].endswith("PSNR 11.35 dB")
+  assert lines[2].endswith("g/loss 0.250  PSNR 11.35 dB")
+  assert list(console.progress([1, 2, 3], desc="render", unit="batch")) == [1, 2, 3]
+  assert capsys.readouterr().err.startswith("render: 3/3 batch in ")
+
+
+def record(level, msg, pathname):
+  return logging.LogRecord("absl", level, pathname, 1, msg, (), None)
+
+
+def test_warnings_are_short_and_harmless_library_ones_hidden():
+  handler = console._ConsoleHandler()
+  ours = record(logging.WARNING, "VGG19 weights 'random'", "/x/ganstyle_jax/models/vgg.py")
+  orbax = record(logging.WARNING, "slow save", "/v/lib/python3.11/site-packages/orbax/x.py")
+  assert handler.format(ours) == "warning: VGG19 weights 'random'"
+  assert handler.format(orbax) == "warning (orbax): slow save"
+  tfds = "/v/lib/python3.11/site-packages/tensorflow_datasets/core/dataset_builder.py"
+  assert not handler.filter(record(logging.WARNING, "Using custom data configuration: x", tfds))
+  assert handler.filter(record(logging.WARNING, "something else", tfds))
+  assert handler.filter(ours) and handler.level == logging.WARNING  # INFO records: hidden
+
+
+def test_summary_names_psnr_against_every_baseline():
+  values = {
+    "psnr": 11.34,
+    "psnr_identity": 11.18,
+    "psnr_colour_transfer": 10.86,
+    "psnr_style_blind": 13.69,
+    "ssim": 0.065,
+    "ssim_identity": 0.097,
+  }
+  lines = evaluate.summary_lines(values, 600, 64)
+  assert lines[0] == "Evaluation at step 600 (64 held-out images, known answer):"
+  assert lines[1] == (
+    "  PSNR 11.34 dB  vs identity 11.18 (+0.16), colour transfer 10.86 (+0.48), "
+    "style-blind 13.69 (-2.35)"
+  )
+  assert lines[2] == "  SSIM 0.065  vs identity 0.097 (-0.032)"
+  lines = evaluate.summary_lines({"swd": 2.0, "swd_identity": 3.0}, 4, 8)
+  assert lines[1] == "  swd 2 (identity 3)"
