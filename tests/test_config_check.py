@@ -1,25 +1,18 @@
 """Config values are range-checked before anything is written; a broken config file is one line."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from configs.tiny import tiny_config
+import helpers
 from ganstyle_jax import config_check, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def train_cli(*args, cwd=REPO):
-  return subprocess.run(
-    [sys.executable, "-m", "ganstyle_jax.main", *args],
-    cwd=cwd,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
+  return helpers.run_module("main", *args, cwd=cwd)
 
 
 BAD = [

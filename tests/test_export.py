@@ -9,13 +9,13 @@ against `Stylizer.stylize` (at most one grey level: the rounding of nearly equal
 """
 
 import os
-import subprocess
 import sys
 
 import jax
 import numpy as np
 import pytest
 
+import helpers
 import ganstyle_jax
 from ganstyle_jax import build, export, images, stylize, train
 from ganstyle_jax.errors import UserError
@@ -271,13 +271,7 @@ def test_bad_workdir_format_direction_and_missing_jax2onnx(workdir, trained, tmp
 
 
 def run_cli(*args):
-  return subprocess.run(
-    [sys.executable, "-m", "ganstyle_jax.export", *args],
-    cwd=REPO,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
+  return helpers.run_module("export", *args)
 
 
 def test_cli_error_is_one_line(tmp_path):

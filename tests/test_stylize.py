@@ -1,13 +1,12 @@
 """Stylize: functional API and CLI on checkpoints that the tests train for a few steps."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import helpers
 import ganstyle_jax
 from ganstyle_jax import images, stylize, train
 from ganstyle_jax.errors import UserError
@@ -116,13 +115,7 @@ def test_bad_inputs_are_clear_errors(stylizer, tmp_path):
 
 
 def run_cli(*args):
-  return subprocess.run(
-    [sys.executable, "-m", "ganstyle_jax.stylize", *args],
-    cwd=REPO,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
+  return helpers.run_module("stylize", *args)
 
 
 def test_cli_end_to_end(adain_workdir, tmp_path):

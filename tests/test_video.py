@@ -3,8 +3,6 @@
 import functools
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 
 from configs.tiny import tiny_config
+import helpers
 from ganstyle_jax import build, checkpointing, losses, metrics, stylize, video
 from ganstyle_jax.data import synthetic
 from ganstyle_jax.errors import UserError
@@ -230,12 +229,10 @@ def test_cli_stylizes_a_video(workdir, tmp_path):
   make_clip(clip, n=4)
   Image.fromarray(scene(seed=5)).save(tmp_path / "s.png")
   out = tmp_path / "out.mp4"
-  run = lambda *a: subprocess.run(
-    [sys.executable, "-m", "ganstyle_jax.stylize", f"--workdir={workdir}", *a],
-    cwd=REPO,
-    capture_output=True,
-    text=True,
-    timeout=300,
+  run = lambda *a: helpers.run_module(
+    "stylize",
+    f"--workdir={workdir}",
+    *a,
     env={**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"},  # compile time dominates
   )
   proc = run(
