@@ -98,6 +98,13 @@ def pmean(tree, axis_name):
   return jax.lax.pmean(tree, axis_name) if axis_name else tree
 
 
+def step_key(key: Array, step, axis_name: str | None) -> Array:
+  """The train step's key for this step and device: fresh randomness every step, and its own
+  on each device of a parallel step."""
+  key = jax.random.fold_in(key, step)
+  return jax.random.fold_in(key, jax.lax.axis_index(axis_name)) if axis_name else key
+
+
 def d_objective(setup: GanSetup, d_params, real: Array, fake: Array) -> tuple[Array, Metrics]:
   """D's loss on real vs (detached) fake images, with the optional R1 penalty."""
   d = setup.discriminator

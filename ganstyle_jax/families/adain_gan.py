@@ -147,9 +147,7 @@ def train_step(
   `key` (folded with the step and the device index) draws loss.w_temporal's warps and noise;
   unused when w_temporal is 0.
   """
-  key = jax.random.fold_in(key, state.step)
-  if axis_name is not None:
-    key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+  key = steps.step_key(key, state.step, axis_name)
   dt = setup.compute_dtype
   content, style, real = (batch[k].astype(dt) for k in ("content", "style", "real"))
   style_feats = style_features(setup, vgg_variables, style)

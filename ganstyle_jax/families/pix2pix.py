@@ -86,9 +86,7 @@ def train_step(
   del vgg_variables
   dt = setup.compute_dtype
   x, y = batch["input"].astype(dt), batch["target"].astype(dt)
-  key = jax.random.fold_in(key, state.step)
-  if axis_name:
-    key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+  key = steps.step_key(key, state.step, axis_name)
   grad_fn = jax.value_and_grad(generator_objective, argnums=1, has_aux=True)
   (_, (fake, g_metrics)), g_grads = grad_fn(setup, state.g_params, state.d_params, x, y, key)
   (d_loss, d_metrics), d_grads = jax.value_and_grad(steps.d_objective, argnums=1, has_aux=True)(
