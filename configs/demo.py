@@ -2,23 +2,21 @@
 
 Run:
   python -m ganstyle_jax.main --config=configs/demo.py --workdir=workdir/demo
-The best recipe of experiments/seed_objective (its `hinge` arm, whose training this is
-exactly): 64 px, batch 4, 600 steps, frozen random VGG19 (no download), encoder relu2_1, the
-seed's pixel content loss, mean/std style loss on relu1_1 and relu2_1 (w_style 1), hinge
-adversarial loss with a 32-wide PatchGAN; training paintings in 16 styles; evaluated on 64 held-out pairs whose style
-images are in styles never seen in training (known answer: the photo's scene painted in the
-style image's colour scheme).
+The study's `hinge` arm (experiments/seed_objective, whose training this is exactly): 64 px,
+batch 4, 600 steps, frozen random VGG19 (no download), encoder relu2_1, the seed's pixel
+content loss, mean/std style loss on relu1_1 and relu2_1 (w_style 1), hinge adversarial loss
+with a 32-wide PatchGAN; training paintings in 16 styles; evaluated on 64 held-out pairs whose
+style images are in styles never seen in training (known answer: the photo painted with the
+style image's colours).
 
-Measured 2026-12-01 on 2 cores of an AMD EPYC (`python experiments/seed_objective/run.py`, the
-hinge arm = this config, seeds 0/1/2; 3.7 CPU-minutes of training each, 2.4-5.4 min wall
-depending on what else ran): known-answer PSNR on the 64 held-out pairs (unseen styles)
-11.21 / 11.38 / 11.42 dB, mean 11.34 +- 0.09, against the identity baseline 11.18 dB and
-Reinhard colour transfer 10.86 dB: above both, by 0.16 and 0.48 dB; SSIM 0.065 against the
-identity's 0.097 and colour transfer's 0.074: below both. The perfect style-0 painting
-(ignoring the style image) would score 13.69 dB, the supervised ceiling 13.51 dB. The
-sample grids (content | style | output | known answer) show the photo's layout recoloured
-toward the style image's scheme, without the flat regions and dark outlines of the answer.
-The README command itself was not re-run from a fresh clone after this change.
+Measured 2026-12-02 on 2 cores of an AMD EPYC on benchmark version 2.0.0 (the known answer
+snaps the photo to the style image's palette; `python experiments/seed_objective/run.py
+--arms=hinge --seeds=0`, the hinge arm = this config, seed 0 only): known-answer PSNR on the
+64 held-out pairs (unseen styles) 12.13 dB, SSIM 0.083, against the identity 15.32 dB / 0.262,
+Reinhard colour transfer 12.28 dB / 0.104 and the style-blind style-0 painting 14.22 dB /
+0.281: below every baseline. The recipe does not work on this benchmark (see
+experiments/seed_objective/README.md); on version 1 (seeds 0-2) it had scored 11.34 +- 0.09 dB
+against 11.18 / 10.86, a margin that version's flaw made meaningless.
 """
 
 from ganstyle_jax.config_base import base_config

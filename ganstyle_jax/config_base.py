@@ -85,6 +85,8 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       ema_decay=0.0,  # EMA of generator params; 0 = off
       generator=dict(
         encoder_layer="relu4_1",  # adain_gan: VGG19 layer the encoder stops at
+        transfer="adain",  # adain_gan: 'adain' (style mean/std) | 'attention' (the style's
+        # features by content-to-style attention, a soft style swap)
         ngf=64,  # cyclegan, pix2pix: generator width
         n_blocks=9,  # cyclegan: residual blocks (9 at 256 px, 6 at 128)
         num_downs=8,  # pix2pix: U-Net levels (8 = unet_256; images % 2**N == 0)

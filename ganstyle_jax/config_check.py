@@ -85,6 +85,7 @@ def _rules() -> dict[str, Rule]:
     "model.name": one_of(*families.FAMILIES),
     "model.ema_decay": unit_interval(),
     "model.generator.encoder_layer": one_of(*_relu_layers()),
+    "model.generator.transfer": one_of("adain", "attention"),
     "model.generator.ngf": at_least(1),
     "model.generator.n_blocks": at_least(0),
     "model.discriminator.ndf": at_least(1),

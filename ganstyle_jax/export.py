@@ -192,6 +192,8 @@ def graphs(stylizer, direction: str | None = None) -> list[Graph]:
       return _clip(g.apply(variables, t, method=g.decode))
 
     def model(content, style, alpha):
+      if g.transfer_kind == "attention":
+        return _clip(g.apply(variables, content, style, alpha))
       f_c, c_mean, c_std = encode(content)
       _, s_mean, s_std = encode(style)
       return decode(adain_target(f_c, c_mean, c_std, s_mean, s_std, alpha))
@@ -200,14 +202,17 @@ def graphs(stylizer, direction: str | None = None) -> list[Graph]:
     one = (1, "H", "W", 3)
     feats = (1, f"H/{m}", f"W/{m}", c)
     stats = (1, 1, 1, c)
+    model_graph = Graph(
+      "model",
+      model,
+      (("content", one), ("style", (1, "h", "w", 3)), ("alpha", ())),
+      (("output", one),),
+      image_dims=("H", "W", "h", "w"),
+    )
+    if g.transfer_kind == "attention":  # no AdaIN statistics between encoder and decoder
+      return [model_graph]
     return [
-      Graph(
-        "model",
-        model,
-        (("content", one), ("style", (1, "h", "w", 3)), ("alpha", ())),
-        (("output", one),),
-        image_dims=("H", "W", "h", "w"),
-      ),
+      model_graph,
       Graph(
         "encoder",
         encode,
@@ -414,6 +419,7 @@ def export(
   }
   if stylizer.family.style_conditioned:
     meta["encoder_layer"] = stylizer.setup.generator.encoder_layer
+  if len(gs) == 3:  # adain_gan with AdaIN transfer: the encoder and decoder graphs
     meta["adain"] = (
       "t = alpha * ((f - mean_c) / std_c * std_s + mean_s) + (1 - alpha) * f; mean, std over "
       f"H and W per channel, std = sqrt(var + {CHANNEL_STATS_EPS}); mixing styles: weighted "

@@ -183,10 +183,13 @@ class Stylizer:
     self.step = step
     self.multiple = self.family.size_multiple(self.setup)
     g = self.setup.generator
+    self.attention = False  # adain_gan with model.generator.transfer='attention'
     if self.family.style_conditioned:
       self.variables = generators.assemble_variables(vgg_variables, g_params)
       self._encode = jax.jit(lambda v, x: g.apply(v, x, method=g.encode)[g.encoder_layer])
       self._decode = jax.jit(lambda v, t: g.apply(v, t, method=g.decode))
+      self.attention = g.transfer_kind == "attention"
+      self._generate = jax.jit(lambda v, c, s, a: g.apply(v, c, s, a))
     else:
       self._translate = jax.jit(
         functools.partial(self.family.translate, self.setup), static_argnums=2
@@ -217,17 +220,9 @@ class Stylizer:
     return result
 
   def _style_stats(self, styles, weights, max_size) -> list[tuple[jax.Array, jax.Array]]:
-    stats = []
-    for s in styles:
-      x, _ = pad_to_multiple(to_float(limit_size(s, max_size)), self.multiple)
-      need, limit = self.memory_needed(*x.shape[1:3]), self._limit()
-      if need > limit:  # a style image is encoded whole: its statistics are global
-        fit = int(max(x.shape[1:3]) * math.sqrt(limit / need))
-        raise UserError(
-          f"a {x.shape[2]}x{x.shape[1]} style image needs about {_gb(need)}, over "
-          f"the {_gb(limit)} available; use --max_size={fit} or less"
-        )
-      stats.append(L.channel_stats(self._encode(self.variables, x)))
+    stats = [
+      L.channel_stats(self._encode(self.variables, self._style_input(s, max_size))) for s in styles
+    ]
     if weights is None:
       return stats
     w = np.asarray(weights, np.float64)
@@ -240,6 +235,19 @@ class Stylizer:
     mean = sum(float(wi) * m for wi, (m, _) in zip(w, stats))
     std = sum(float(wi) * s for wi, (_, s) in zip(w, stats))
     return [(mean, std)]
+
+  def _style_input(self, style: np.ndarray, max_size: int | None) -> np.ndarray:
+    """A style image as the encoder takes it, [1, H, W, 3] padded; a style image is encoded
+    whole (its statistics are global), so one over the memory limit is refused."""
+    x, _ = pad_to_multiple(to_float(limit_size(style, max_size)), self.multiple)
+    need, limit = self.memory_needed(*x.shape[1:3]), self._limit()
+    if need > limit:
+      fit = int(max(x.shape[1:3]) * math.sqrt(limit / need))
+      raise UserError(
+        f"a {x.shape[2]}x{x.shape[1]} style image needs about {_gb(need)}, over "
+        f"the {_gb(limit)} available; use --max_size={fit} or less"
+      )
+    return x
 
   def _target(self, f_c, c_stats, s_stats, alpha, mask):
     """AdaIN target: content features normalised with c_stats, re-scaled per style (masked)."""
@@ -389,6 +397,11 @@ class Stylizer:
         f"shared content statistics (--consistency=global|ema) are not supported for "
         f"{self.name}: its instance norms sit inside the generator; use --consistency=none"
       )
+    if self.attention:
+      raise UserError(
+        "shared content statistics (--consistency=global|ema) need AdaIN; this checkpoint's "
+        "generator uses attention transfer; use --consistency=none"
+      )
 
   def _batch_input(
     self, frames: Sequence[np.ndarray], max_size: int | None, batch_size: int | None
@@ -411,21 +424,21 @@ class Stylizer:
 
   # --- G(x) families ----------------------------------------------------------------------
 
-  def _translate_tiled(self, x: np.ndarray, direction: str, tile: int | None) -> np.ndarray:
-    """G(x) on [1, H, W, 3], whole or in overlapping tiles blended with linear ramps.
+  def _tiled(self, x: np.ndarray, tile: int | None, fn: Callable) -> np.ndarray:
+    """fn(x) on [1, H, W, 3], whole or in overlapping tiles blended with linear ramps.
 
-    Each tile is translated on its own (normalisation statistics are the tile's), so tiles
+    Each tile goes through fn on its own (normalisation statistics are the tile's), so tiles
     of very different content can differ slightly in tone; the ramps hide the seams.
     """
     h, w = x.shape[1:3]
     if not tile or (h <= tile and w <= tile):
-      return np.asarray(self._translate(self.g_params, x, direction))
+      return np.asarray(fn(x))
     overlap, ys, xs, th, tw = tile_layout(h, w, tile, self.multiple)
     out = np.zeros(x.shape, np.float32)
     norm = np.zeros((1, h, w, 1), np.float32)
     for y in ys:
       for x0 in xs:
-        o = np.asarray(self._translate(self.g_params, x[:, y : y + th, x0 : x0 + tw], direction))
+        o = np.asarray(fn(x[:, y : y + th, x0 : x0 + tw]))
         wgt = blend_weights(y, x0, th, tw, h, w, overlap)
         out[:, y : y + th, x0 : x0 + tw] += o * wgt
         norm[:, y : y + th, x0 : x0 + tw] += wgt
@@ -439,7 +452,9 @@ class Stylizer:
     if self._per_pixel is None:
       s = max(self.multiple * 8, 128 - 128 % self.multiple)
       x = jax.ShapeDtypeStruct((1, s, s, 3), jnp.float32)
-      if self.family.style_conditioned:
+      if self.family.style_conditioned and self.attention:  # content and style both s x s
+        compiled = [self._generate.lower(self.variables, x, x, jnp.float32(1.0))]
+      elif self.family.style_conditioned:
         f_c = jax.eval_shape(self._encode, self.variables, x)
         compiled = [self._encode.lower(self.variables, x), self._decode.lower(self.variables, f_c)]
       else:
@@ -590,14 +605,31 @@ class Stylizer:
         self._require_adain_for_stats()
       if direction not in self.family.directions:
         raise UserError(f"--direction={direction!r}: use one of {self.family.directions}")
-      run = lambda x, n, tile: self._translate_tiled(x, direction, tile)
+      run = lambda x, n, tile: self._tiled(
+        x, tile, lambda crop: self._translate(self.g_params, crop, direction)
+      )
     else:
       if style is None:
         raise UserError("adain_gan needs a style image (--style=FILE)")
       if not 0.0 <= alpha <= 1.0:
         raise UserError(f"--alpha={alpha} is outside [0, 1]: 0 keeps the content, 1 is full style")
       styles = [style] if isinstance(style, np.ndarray) else list(style)
-      if mask is not None:
+      if self.attention:
+        if len(styles) != 1 or mask is not None or content_stats is not None:
+          raise UserError(
+            "this checkpoint's generator uses attention transfer (model.generator.transfer="
+            "'attention'): it takes one style image; several styles, --mask and "
+            "--consistency=global|ema need 'adain' statistics"
+          )
+        s_img = self._style_input(styles[0], max_size)
+        run = lambda x, n, tile: self._tiled(
+          x,
+          tile,
+          lambda crop: self._generate(
+            self.variables, crop, np.repeat(s_img, crop.shape[0], 0), np.float32(alpha)
+          ),
+        )
+      elif mask is not None:
         if len(styles) != 2:
           raise UserError(
             f"--mask needs exactly two styles (got {len(styles)}): the mask "
@@ -607,9 +639,10 @@ class Stylizer:
         s_stats = self.style_stats(styles, None, max_size)
       else:
         s_stats = self.style_stats(styles, style_weights if len(styles) > 1 else None, max_size)
-      run = lambda x, n, tile: self._stylize_adain(
-        x, s_stats, float(alpha), mask, tile, content_stats, n
-      )
+      if not self.attention:
+        run = lambda x, n, tile: self._stylize_adain(
+          x, s_stats, float(alpha), mask, tile, content_stats, n
+        )
     tile = self.plan_tile(*padded, tile)
     per_call = batch_size or len(frames)
     if tile is not None:

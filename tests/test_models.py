@@ -146,6 +146,47 @@ def test_adain_generator_alpha_and_style_stats():
   )
 
 
+def test_style_attention_swaps_in_the_matching_style_feature():
+  # Orthogonal style features; each content position equals one of them, so (with the
+  # identity projections of initialisation) attention peaks there and returns that feature.
+  c = 16
+  f_s = 8.0 * jnp.eye(c)[None, :, None, :].reshape(1, 4, 4, c)
+  order = jax.random.permutation(jax.random.key(0), c)
+  f_c = f_s.reshape(1, c, c)[:, order].reshape(1, 4, 4, c)
+  att = generators.StyleAttention()
+  params = att.init(jax.random.key(1), f_c, f_s)
+  out = att.apply(params, f_c, f_s)
+  np.testing.assert_allclose(out, f_c, atol=1e-3)
+  # The values are style features whatever the style's layout: permuting the style
+  # positions changes nothing.
+  shuffled = f_s.reshape(1, c, c)[:, order[::-1]].reshape(1, 4, 4, c)
+  np.testing.assert_allclose(att.apply(params, f_c, shuffled), out, atol=1e-6)
+
+
+def test_attention_generator_params_alpha_and_style_features():
+  key = jax.random.key(4)
+  content = jax.random.uniform(key, (2, 16, 16, 3), minval=-1, maxval=1)
+  style = jnp.flip(content, axis=(0, 2))
+  g = generators.AdaINGenerator(encoder_layer="relu2_1", transfer_kind="attention")
+  params = g.init(key, content, style)["params"]
+  trained = generators.trained_params(params)
+  assert set(trained) == {"attention", "decoder"}
+  variables = generators.assemble_variables(vgg.load_params("random"), trained)
+  f_c = g.apply(variables, content, method=g.encode)["relu2_1"]
+  _, t0 = g.apply(variables, content, style, 0.0, method=g.transfer)
+  np.testing.assert_allclose(t0, f_c, atol=1e-6)
+  f_s = g.apply(variables, style, method=g.encode)["relu2_1"]
+  np.testing.assert_allclose(
+    g.apply(variables, content, style_features=f_s), g.apply(variables, content, style), atol=1e-6
+  )
+  with pytest.raises(ValueError, match="style image"):
+    g.apply(variables, content, style_stats=layers.channel_stats(f_s))
+  # AdaIN checkpoints keep holding the decoder's params alone.
+  adain = generators.AdaINGenerator(encoder_layer="relu2_1")
+  trained = generators.trained_params(adain.init(key, content, style)["params"])
+  assert "conv0" in trained
+
+
 def test_decoder_mirrors_encoder():
   assert generators.decoder_plan("relu3_1") == [
     ("conv", 128),

@@ -201,3 +201,33 @@ def test_cli_folder_mode_skips_bad_files_and_keeps_every_output(adain_workdir, t
     f"  {cdir / 'broken.jpg'}: cannot read the image: "
     + proc.stderr.split("broken.jpg: cannot read the image: ")[1].splitlines()[0],
   ]
+
+
+def test_attention_generator_stylizes_through_g_and_refuses_adain_only_options():
+  import jax
+
+  from ganstyle_jax import build
+  from ganstyle_jax.models import generators, vgg
+
+  config = tiny_config("adain_gan", "jit")
+  config.model.generator.transfer = "attention"
+  setup = build.build_setup(config)
+  g_params = setup.family.init_params(setup, jax.random.key(0), 32)["g_params"]
+  vgg_variables = vgg.load_params("random")
+  s = stylize.Stylizer(config, g_params, vgg_variables)
+  content, style = image(32, 40, 0), image(24, 24, 1)
+  out = s.stylize(content, style, alpha=0.7)
+  g = setup.generator
+  want = g.apply(
+    generators.assemble_variables(vgg_variables, g_params),
+    images.to_float(content),
+    images.to_float(style),
+    0.7,
+  )
+  np.testing.assert_array_equal(out, images.to_uint8(np.asarray(want)[0]))
+  for kwargs in ({"style": [style, style], "style_weights": [1, 1]}, {"mask": image(32, 40, 3)}):
+    kwargs.setdefault("style", [style, style])
+    with pytest.raises(UserError, match="attention transfer"):
+      s.stylize(content, **kwargs)
+  with pytest.raises(UserError, match="attention transfer"):
+    s.content_stats([content])

@@ -100,7 +100,16 @@ def _schedule(c):
   c.num_sample_images = 6
 
 
+def _attention(c):
+  """The generator's transfer: content-to-style attention (a soft style swap) for AdaIN."""
+  c.model.generator.transfer = "attention"
+  return c
+
+
 ARMS = {
+  "attn_no_adv": lambda: _attention(_no_adv(recipe())),
+  "attn_hinge": lambda: _attention(_adv("hinge")(recipe())),
+  "attn_supervised": lambda: _attention(_supervised(recipe())),
   "no_adv": lambda: _no_adv(recipe()),
   "nonsat": lambda: _adv("nonsat")(recipe()),
   "lsgan": lambda: _adv("lsgan")(recipe()),
@@ -113,6 +122,9 @@ ARMS = {
   "single_pix2pix": _pix2pix,
 }
 LABELS = {
+  "attn_no_adv": "attention G, no adversarial term",
+  "attn_hinge": "attention G, hinge",
+  "attn_supervised": "ceiling: attention G, L1 to the known answer",
   "no_adv": "AdaIN, no adversarial term",
   "nonsat": "AdaIN-GAN, nonsat (the seed's)",
   "lsgan": "AdaIN-GAN, LSGAN",
@@ -125,7 +137,17 @@ LABELS = {
   "single_pix2pix": "ceiling: pix2pix (paired)",
 }
 BENCHMARKS = {
-  "multi_style": ("no_adv", "nonsat", "lsgan", "hinge", "supervised", "hinge_long"),
+  "multi_style": (
+    "no_adv",
+    "nonsat",
+    "lsgan",
+    "hinge",
+    "supervised",
+    "hinge_long",
+    "attn_no_adv",
+    "attn_hinge",
+    "attn_supervised",
+  ),
   "single_style": ("single_no_adv", "single_adain", "single_cyclegan", "single_pix2pix"),
 }
 

@@ -40,7 +40,10 @@ def batch_keys(config: ml_collections.ConfigDict) -> dict[str, str]:
 
 def build_networks(config: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPolicy):
   g = generators.AdaINGenerator(
-    encoder_layer=config.model.generator.encoder_layer, dtype=dtype, conv_policy=conv_policy
+    encoder_layer=config.model.generator.encoder_layer,
+    transfer_kind=config.model.generator.transfer,
+    dtype=dtype,
+    conv_policy=conv_policy,
   )
   return g, base.discriminator(config.model.discriminator, dtype, conv_policy)
 
@@ -50,7 +53,7 @@ def init_params(setup: steps.GanSetup, key: Array, image_size: int) -> dict:
   k_g, _, k_d, _ = jax.random.split(key, 4)
   x = steps.INIT_INPUT
   return {
-    "g_params": setup.generator.init(k_g, x, x)["params"]["decoder"],
+    "g_params": generators.trained_params(setup.generator.init(k_g, x, x)["params"]),
     "d_params": setup.discriminator.init(k_d, x),
   }
 
@@ -84,8 +87,8 @@ def generator_objective(
   g, lc = setup.generator, setup.loss
   enc = g.encoder_layer
   variables = generators.assemble_variables(vgg_variables, g_params)
-  stats = L.channel_stats(style_feats[enc])
-  out, t = g.apply(variables, content, style_stats=stats, method=g.transfer)
+  f_s = style_feats[enc]
+  out, t = g.apply(variables, content, style_features=f_s, method=g.transfer)
   out_feats = _loss_vgg(setup).apply(vgg_variables, out, tuple(lc.style_layers) + (enc,))
   if lc.content_type == "perceptual":
     content_loss = losses.mse(out_feats[enc], jax.lax.stop_gradient(t))
@@ -109,14 +112,14 @@ def generator_objective(
     total = total + lc.w_supervised * supervised
     metrics["supervised"] = supervised
   if lc.w_temporal > 0 and key is not None:
-    temporal = temporal_term(setup, variables, content, stats, out, key)
+    temporal = temporal_term(setup, variables, content, f_s, out, key)
     total = total + lc.w_temporal * temporal
     metrics["temporal"] = temporal
   metrics["loss"] = total
   return total, (out, metrics)
 
 
-def temporal_term(setup: steps.GanSetup, variables, content: Array, stats, out: Array, key):
+def temporal_term(setup: steps.GanSetup, variables, content: Array, f_s, out: Array, key):
   """ReReVST's compound regularisation (Wang et al. 2020): a random smooth warp W and Gaussian
   noise applied to the content; mean (G(W(C) + noise, S) - W(G(C, S)))^2 away from a border
   of loss.temporal_max_shift pixels (where W repeats the border). Gradients reach G through
@@ -128,7 +131,7 @@ def temporal_term(setup: steps.GanSetup, variables, content: Array, stats, out: 
   flow = warping.random_smooth_flow(k_flow, n, h, w, lc.temporal_max_shift)
   noise = lc.temporal_noise * jax.random.normal(k_noise, content.shape)
   moved = (warping.warp(content, flow) + noise).astype(content.dtype)
-  out_moved, _ = g.apply(variables, moved, style_stats=stats, method=g.transfer)
+  out_moved, _ = g.apply(variables, moved, style_features=f_s, method=g.transfer)
   margin = math.ceil(lc.temporal_max_shift)
   return losses.temporal_loss(out_moved, warping.warp(out, flow), margin)
 

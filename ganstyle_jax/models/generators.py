@@ -6,6 +6,7 @@ Images are NHWC in [-1, 1]. Both are flax.linen modules used as pure `apply` fun
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import flax.linen as nn
@@ -66,6 +67,34 @@ class AdaINDecoder(nn.Module):
     return h.astype(jnp.float32)
 
 
+class StyleAttention(nn.Module):
+  """Attention from content to style features: a soft style swap (Chen & Schmidt 2016, as an
+  attention layer like SANet's, Park & Lee 2019).
+
+  Each content position c queries every style position s: out(c) = sum_s softmax_s(q(c) .
+  k(s) / sqrt(C)) f_s(s), with q = W_q f_c + b_q, k = W_k f_s + b_k learned 1x1 projections of
+  the raw (un-normalised) features. The values are the style features themselves, so what the
+  decoder sees is made of the style image's features, arranged by the content; attention
+  that peaks on one position swaps in the nearest style feature. Queries and keys start as the
+  identity projection, so at initialisation the match is the raw feature dot product.
+  """
+
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, f_c: Array, f_s: Array) -> Array:
+    n, h, w, c = f_c.shape
+    eye = lambda key, shape, dtype=jnp.float32: jnp.eye(*shape, dtype=dtype)
+    q = nn.Dense(c, kernel_init=eye, dtype=self.dtype, name="query")(f_c).reshape(n, h * w, c)
+    k = nn.Dense(c, kernel_init=eye, dtype=self.dtype, name="key")(f_s).reshape(n, -1, c)
+    logits = jnp.einsum("nqc,nkc->nqk", q, k).astype(jnp.float32) / math.sqrt(c)
+    weights = jax.nn.softmax(logits, axis=-1).astype(f_s.dtype)
+    return jnp.einsum("nqk,nkc->nqc", weights, f_s.reshape(n, -1, c)).reshape(n, h, w, c)
+
+
+TRANSFERS = ("adain", "attention")
+
+
 class AdaINGenerator(nn.Module):
   """G(C, S, alpha): VGG19 encoder (frozen) -> AdaIN -> decoder.
 
@@ -75,17 +104,25 @@ class AdaINGenerator(nn.Module):
 
   Attributes:
     encoder_layer: the VGG19 layer the encoder stops at ('relu4_1' as in the paper).
+    transfer_kind: how the style reaches the content features: 'adain' (Huang & Belongie: the
+      style's channel mean and std) or 'attention' (`StyleAttention`: the style's features
+      themselves, arranged by the content; needs a style image, not statistics).
     dtype: computation dtype.
     conv_policy: the CPU path choice of the encoder's and decoder's convolutions.
   """
 
   encoder_layer: str = "relu4_1"
+  transfer_kind: str = "adain"
   dtype: Any = jnp.float32
   conv_policy: ops.ConvPolicy = ops.DEFAULT
 
   def setup(self):
     self.encoder = vgg_lib.VGG19(dtype=self.dtype, conv_policy=self.conv_policy)
+    if self.transfer_kind not in TRANSFERS:
+      raise ValueError(f"transfer_kind must be one of {TRANSFERS}, got {self.transfer_kind!r}")
     self.decoder = AdaINDecoder(self.encoder_layer, dtype=self.dtype, conv_policy=self.conv_policy)
+    if self.transfer_kind == "attention":
+      self.attention = StyleAttention(dtype=self.dtype)
 
   def encode(self, x: Array, layers: tuple[str, ...] = ()) -> dict[str, Array]:
     """VGG activations of images x: the encoder layer plus any extra `layers`."""
@@ -105,6 +142,7 @@ class AdaINGenerator(nn.Module):
     style: Array | None = None,
     alpha: float | Array = 1.0,
     style_stats: tuple[Array, Array] | None = None,
+    style_features: Array | None = None,
   ) -> tuple[Array, Array]:
     """Returns (output image, AdaIN target features t) for the content/style pair.
 
@@ -113,14 +151,23 @@ class AdaINGenerator(nn.Module):
       style: style images [N, h, w, 3] in [-1, 1]; or None when style_stats is given.
       alpha: content-style trade-off in [0, 1]; 0 gives the content's own features.
       style_stats: precomputed (mean, std), each [N or 1, 1, 1, C], e.g. a weighted
-        mixture of several styles' statistics.
+        mixture of several styles' statistics ('adain' only).
+      style_features: precomputed encoder-layer features of the style images (either
+        transfer), instead of `style`.
     """
     f_c = self.encode(content)[self.encoder_layer]
-    if style_stats is None:
-      if style is None:
-        raise ValueError("give a style image or style_stats")
-      style_stats = self.style_stats(style)
-    t = L.adain(f_c, *style_stats)
+    if style_features is None and style is not None:
+      style_features = self.encode(style)[self.encoder_layer]
+    if self.transfer_kind == "attention":
+      if style_features is None:
+        raise ValueError("attention transfer needs the style image (statistics do not do)")
+      t = self.attention(f_c, style_features)
+    else:
+      if style_stats is None:
+        if style_features is None:
+          raise ValueError("give a style image or style_stats")
+        style_stats = L.channel_stats(style_features)
+      t = L.adain(f_c, *style_stats)
     alpha = jnp.asarray(alpha, jnp.float32).astype(t.dtype)
     t = alpha * t + (1 - alpha) * f_c
     return self.decoder(t), t
@@ -131,15 +178,25 @@ class AdaINGenerator(nn.Module):
     style: Array | None = None,
     alpha: float | Array = 1.0,
     style_stats: tuple[Array, Array] | None = None,
+    style_features: Array | None = None,
   ) -> Array:
     """The stylised image [N, H, W, 3] (not clipped; clip to [-1, 1] for display)."""
-    return self.transfer(content, style, alpha, style_stats)[0]
+    return self.transfer(content, style, alpha, style_stats, style_features)[0]
 
 
-def assemble_variables(vgg_variables: Mapping, decoder_params: Mapping) -> dict:
-  """AdaINGenerator variables from frozen VGG variables and trained decoder params."""
+def trained_params(params: Mapping) -> dict:
+  """The trained part of AdaINGenerator params (all but the frozen encoder): the decoder's
+  params for 'adain' (as checkpoints have always held them), {'decoder', 'attention'} for
+  'attention'."""
+  rest = {k: v for k, v in params.items() if k != "encoder"}
+  return rest["decoder"] if set(rest) == {"decoder"} else rest
+
+
+def assemble_variables(vgg_variables: Mapping, g_params: Mapping) -> dict:
+  """AdaINGenerator variables from frozen VGG variables and `trained_params`."""
+  trained = dict(g_params) if "decoder" in g_params else {"decoder": g_params}
   return {
-    "params": {"encoder": vgg_variables["params"], "decoder": decoder_params},
+    "params": {"encoder": vgg_variables["params"], **trained},
     "preprocess": {"encoder": vgg_variables["preprocess"]},
   }
 
