@@ -10,10 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import jax  # noqa: E402  (must come after XLA_FLAGS)
 
 jax.config.update("jax_platforms", "cpu")
-# Test graphs are compiled once and run a handful of times: compile time dominates. The
-# environment variable carries the same to the CLI subprocesses the tests start.
+# Test graphs are compiled once and run a handful of times: compile time dominates.
 jax.config.update("jax_disable_most_optimizations", True)
-os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
 
 import sys  # noqa: E402
 
