@@ -419,7 +419,7 @@ def export(
   }
   if stylizer.family.style_conditioned:
     meta["encoder_layer"] = stylizer.setup.generator.encoder_layer
-  if len(gs) == 3:  # adain_gan with AdaIN transfer: the encoder and decoder graphs
+  if any(graph.name == "decoder" for graph in gs):  # AdaIN transfer: encoder and decoder graphs
     meta["adain"] = (
       "t = alpha * ((f - mean_c) / std_c * std_s + mean_s) + (1 - alpha) * f; mean, std over "
       f"H and W per channel, std = sqrt(var + {CHANNEL_STATS_EPS}); mixing styles: weighted "
