@@ -86,7 +86,8 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       generator=dict(
         encoder_layer="relu4_1",  # adain_gan: VGG19 layer the encoder stops at
         transfer="adain",  # adain_gan: 'adain' (style mean/std) | 'attention' (the style's
-        # features by content-to-style attention, a soft style swap)
+        # features by content-to-style attention, a soft style swap) | 'colour' (each pixel takes
+        # the style image's nearest colours by attention; the decoder adds shading and outlines)
         ngf=64,  # cyclegan, pix2pix: generator width
         n_blocks=9,  # cyclegan: residual blocks (9 at 256 px, 6 at 128)
         num_downs=8,  # pix2pix: U-Net levels (8 = unet_256; images % 2**N == 0)

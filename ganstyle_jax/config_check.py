@@ -17,7 +17,7 @@ import ml_collections
 
 from ganstyle_jax import build, families, losses, optim
 from ganstyle_jax.errors import UserError
-from ganstyle_jax.models import vgg
+from ganstyle_jax.models import generators, vgg
 
 
 class ConfigValueError(UserError):
@@ -85,7 +85,7 @@ def _rules() -> dict[str, Rule]:
     "model.name": one_of(*families.FAMILIES),
     "model.ema_decay": unit_interval(),
     "model.generator.encoder_layer": one_of(*_relu_layers()),
-    "model.generator.transfer": one_of("adain", "attention"),
+    "model.generator.transfer": one_of(*generators.TRANSFERS),
     "model.generator.ngf": at_least(1),
     "model.generator.n_blocks": at_least(0),
     "model.discriminator.ndf": at_least(1),

@@ -192,7 +192,7 @@ def graphs(stylizer, direction: str | None = None) -> list[Graph]:
       return _clip(g.apply(variables, t, method=g.decode))
 
     def model(content, style, alpha):
-      if g.transfer_kind == "attention":
+      if g.transfer_kind != "adain":
         return _clip(g.apply(variables, content, style, alpha))
       f_c, c_mean, c_std = encode(content)
       _, s_mean, s_std = encode(style)
@@ -209,7 +209,7 @@ def graphs(stylizer, direction: str | None = None) -> list[Graph]:
       (("output", one),),
       image_dims=("H", "W", "h", "w"),
     )
-    if g.transfer_kind == "attention":  # no AdaIN statistics between encoder and decoder
+    if g.transfer_kind != "adain":  # no AdaIN statistics between encoder and decoder
       return [model_graph]
     return [
       model_graph,

@@ -183,12 +183,12 @@ class Stylizer:
     self.step = step
     self.multiple = self.family.size_multiple(self.setup)
     g = self.setup.generator
-    self.attention = False  # adain_gan with model.generator.transfer='attention'
+    self.attention = False  # adain_gan with model.generator.transfer='attention' or 'colour'
     if self.family.style_conditioned:
       self.variables = generators.assemble_variables(vgg_variables, g_params)
       self._encode = jax.jit(lambda v, x: g.apply(v, x, method=g.encode)[g.encoder_layer])
       self._decode = jax.jit(lambda v, t: g.apply(v, t, method=g.decode))
-      self.attention = g.transfer_kind == "attention"
+      self.attention = g.transfer_kind != "adain"
       self._generate = jax.jit(lambda v, c, s, a: g.apply(v, c, s, a))
     else:
       self._translate = jax.jit(
@@ -400,7 +400,7 @@ class Stylizer:
     if self.attention:
       raise UserError(
         "shared content statistics (--consistency=global|ema) need AdaIN; this checkpoint's "
-        "generator uses attention transfer; use --consistency=none"
+        f"generator uses {self.setup.generator.transfer_kind} transfer; use --consistency=none"
       )
 
   def _batch_input(
@@ -618,7 +618,7 @@ class Stylizer:
         if len(styles) != 1 or mask is not None or content_stats is not None:
           raise UserError(
             "this checkpoint's generator uses attention transfer (model.generator.transfer="
-            "'attention'): it takes one style image; several styles, --mask and "
+            f"'{self.setup.generator.transfer_kind}'): it takes one style image; several styles, --mask and "
             "--consistency=global|ema need 'adain' statistics"
           )
         s_img = self._style_input(styles[0], max_size)

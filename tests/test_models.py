@@ -187,6 +187,46 @@ def test_attention_generator_params_alpha_and_style_features():
   assert "conv0" in trained
 
 
+def test_colour_attention_takes_the_nearest_style_colour():
+  # A style image of 4 flat colours and content pixels near them: with a narrow bandwidth
+  # each pixel takes its nearest style colour (the NumPy nearest neighbour), whatever the
+  # layout of the style image.
+  rng = np.random.default_rng(0)
+  colours = np.array([[-0.8, 0.6, 0.2], [0.7, -0.5, -0.1], [0.1, 0.1, 0.9], [-0.2, -0.9, 0.5]])
+  style = np.repeat(colours, 16, axis=0).reshape(1, 8, 8, 3).astype(np.float32)
+  labels = rng.integers(0, 4, (1, 8, 8))
+  content = (colours[labels] + rng.normal(0, 0.05, (1, 8, 8, 3))).astype(np.float32)
+  att = generators.ColourAttention(bandwidth=0.02)
+  params = att.init(jax.random.key(0), content, style)
+  out = att.apply(params, content, style)
+  nearest = colours[((content[..., None, :] - colours) ** 2).sum(-1).argmin(-1)]
+  np.testing.assert_allclose(out, nearest, atol=1e-4)
+  np.testing.assert_allclose(att.apply(params, content, style[:, ::-1, ::-1]), out, atol=1e-6)
+  # The keys are exact pixels on a keys_side grid: every 4th row and 3rd column of 64 x 48.
+  x = np.arange(64 * 48 * 3, dtype=np.float32).reshape(1, 64, 48, 3)
+  np.testing.assert_array_equal(generators.ColourAttention.key_grid(x, 16), x[:, ::4, ::3])
+  big = np.repeat(np.repeat(style, 8, axis=1), 6, axis=2)  # 64 x 48, the same colours
+  np.testing.assert_allclose(att.apply(params, content, big), out, atol=1e-4)
+
+
+def test_colour_generator_starts_as_colour_attention_and_keeps_alpha():
+  key = jax.random.key(5)
+  content = jax.random.uniform(key, (2, 16, 16, 3), minval=-1, maxval=1)
+  style = jnp.flip(content, axis=(0, 2)) * 0.5
+  g = generators.AdaINGenerator(encoder_layer="relu2_1", transfer_kind="colour")
+  trained = generators.trained_params(g.init(key, content, style)["params"])
+  assert set(trained) == {"colour", "decoder"}
+  variables = generators.assemble_variables(vgg.load_params("random"), trained)
+  colour = generators.ColourAttention().apply({"params": trained["colour"]}, content, style)
+  out, t = g.apply(variables, content, style, method=g.transfer)
+  # The decoder's log-gain starts at 0: the output is the attended colours.
+  np.testing.assert_allclose(out, colour, atol=1e-6)
+  np.testing.assert_allclose(t, g.apply(variables, content, method=g.encode)["relu2_1"])
+  np.testing.assert_allclose(g.apply(variables, content, style, 0.0), content, atol=1e-6)
+  with pytest.raises(ValueError, match="style image"):
+    g.apply(variables, content, style_features=t)
+
+
 def test_decoder_mirrors_encoder():
   assert generators.decoder_plan("relu3_1") == [
     ("conv", 128),

@@ -203,14 +203,15 @@ def test_cli_folder_mode_skips_bad_files_and_keeps_every_output(adain_workdir, t
   ]
 
 
-def test_attention_generator_stylizes_through_g_and_refuses_adain_only_options():
+@pytest.mark.parametrize("transfer", ["attention", "colour"])
+def test_attention_generator_stylizes_through_g_and_refuses_adain_only_options(transfer, tmp_path):
   import jax
 
   from ganstyle_jax import build
   from ganstyle_jax.models import generators, vgg
 
   config = tiny_config("adain_gan", "jit")
-  config.model.generator.transfer = "attention"
+  config.model.generator.transfer = transfer
   setup = build.build_setup(config)
   g_params = setup.family.init_params(setup, jax.random.key(0), 32)["g_params"]
   vgg_variables = vgg.load_params("random")
@@ -227,7 +228,18 @@ def test_attention_generator_stylizes_through_g_and_refuses_adain_only_options()
   np.testing.assert_array_equal(out, images.to_uint8(np.asarray(want)[0]))
   for kwargs in ({"style": [style, style], "style_weights": [1, 1]}, {"mask": image(32, 40, 3)}):
     kwargs.setdefault("style", [style, style])
-    with pytest.raises(UserError, match="attention transfer"):
+    with pytest.raises(UserError, match=f"transfer='{transfer}'"):
       s.stylize(content, **kwargs)
-  with pytest.raises(UserError, match="attention transfer"):
+  with pytest.raises(UserError, match=f"uses {transfer} transfer"):
     s.content_stats([content])
+  if transfer == "colour":  # the exported graph (symbolic sizes) computes what G does
+    from ganstyle_jax import export
+
+    files = export.export(s, "stablehlo", tmp_path / "m")
+    assert set(files) == {"model", "metadata"}
+    c2, s2 = images.to_float(image(24, 16, 5)), images.to_float(image(40, 32, 6))
+    got = export.load(files["model"])(content=c2, style=s2, alpha=np.float32(0.7))["output"]
+    want = np.clip(
+      g.apply(generators.assemble_variables(vgg_variables, g_params), c2, s2, 0.7), -1, 1
+    )
+    np.testing.assert_allclose(got, want, atol=1e-4)

@@ -74,6 +74,7 @@ def generator_objective(
   d_params,
   vgg_variables,
   content: Array,
+  style: Array,
   style_feats: dict[str, Array],
   target: Array | None = None,
   key: Array | None = None,
@@ -88,7 +89,7 @@ def generator_objective(
   enc = g.encoder_layer
   variables = generators.assemble_variables(vgg_variables, g_params)
   f_s = style_feats[enc]
-  out, t = g.apply(variables, content, style_features=f_s, method=g.transfer)
+  out, t = g.apply(variables, content, style, style_features=f_s, method=g.transfer)
   out_feats = _loss_vgg(setup).apply(vgg_variables, out, tuple(lc.style_layers) + (enc,))
   if lc.content_type == "perceptual":
     content_loss = losses.mse(out_feats[enc], jax.lax.stop_gradient(t))
@@ -112,14 +113,16 @@ def generator_objective(
     total = total + lc.w_supervised * supervised
     metrics["supervised"] = supervised
   if lc.w_temporal > 0 and key is not None:
-    temporal = temporal_term(setup, variables, content, f_s, out, key)
+    temporal = temporal_term(setup, variables, content, style, f_s, out, key)
     total = total + lc.w_temporal * temporal
     metrics["temporal"] = temporal
   metrics["loss"] = total
   return total, (out, metrics)
 
 
-def temporal_term(setup: steps.GanSetup, variables, content: Array, f_s, out: Array, key):
+def temporal_term(
+  setup: steps.GanSetup, variables, content: Array, style: Array, f_s, out: Array, key
+):
   """ReReVST's compound regularisation (Wang et al. 2020): a random smooth warp W and Gaussian
   noise applied to the content; mean (G(W(C) + noise, S) - W(G(C, S)))^2 away from a border
   of loss.temporal_max_shift pixels (where W repeats the border). Gradients reach G through
@@ -131,7 +134,7 @@ def temporal_term(setup: steps.GanSetup, variables, content: Array, f_s, out: Ar
   flow = warping.random_smooth_flow(k_flow, n, h, w, lc.temporal_max_shift)
   noise = lc.temporal_noise * jax.random.normal(k_noise, content.shape)
   moved = (warping.warp(content, flow) + noise).astype(content.dtype)
-  out_moved, _ = g.apply(variables, moved, style_features=f_s, method=g.transfer)
+  out_moved, _ = g.apply(variables, moved, style, style_features=f_s, method=g.transfer)
   margin = math.ceil(lc.temporal_max_shift)
   return losses.temporal_loss(out_moved, warping.warp(out, flow), margin)
 
@@ -157,7 +160,7 @@ def train_step(
   grad_fn = jax.value_and_grad(generator_objective, argnums=1, has_aux=True)
   target = batch["target"].astype(dt) if "target" in batch else None
   (_, (out, g_metrics)), g_grads = grad_fn(
-    setup, state.g_params, state.d_params, vgg_variables, content, style_feats, target, key
+    setup, state.g_params, state.d_params, vgg_variables, content, style, style_feats, target, key
   )
   d = None
   if setup.loss.w_adv > 0:
@@ -180,6 +183,7 @@ def eval_step(
     state.d_params,
     vgg_variables,
     batch["content"],
+    batch["style"],
     style_feats,
     batch.get("target"),
     jax.random.key(0),

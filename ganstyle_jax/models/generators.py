@@ -43,12 +43,14 @@ class AdaINDecoder(nn.Module):
   """Decoder of Huang & Belongie 2017: reflection-padded 3x3 convs, ReLU, nearest x2 upsampling.
 
   With encoder_layer='relu4_1' it has exactly 3,505,219 parameters. `conv_policy`: the CPU
-  path choice of its convolutions (`ops.conv2d`).
+  path choice of its convolutions (`ops.conv2d`). `zero_output`: the last conv starts at zero
+  (kernel and bias), so the decoder starts as the constant 0 (a residual that starts off).
   """
 
   encoder_layer: str = "relu4_1"
   dtype: Any = jnp.float32
   conv_policy: ops.ConvPolicy = ops.DEFAULT
+  zero_output: bool = False
 
   @nn.compact
   def __call__(self, t: Array) -> Array:
@@ -60,7 +62,11 @@ class AdaINDecoder(nn.Module):
       if kind == "up":
         h = L.upsample_nearest(h)
         continue
-      h = L.ReflectConv(ch, 3, dtype=self.dtype, conv_policy=self.conv_policy, name=f"conv{i}")(h)
+      zero = self.zero_output and i == n_conv - 1
+      init = {"kernel_init": nn.initializers.zeros} if zero else {}
+      h = L.ReflectConv(
+        ch, 3, dtype=self.dtype, conv_policy=self.conv_policy, name=f"conv{i}", **init
+      )(h)
       i += 1
       if i < n_conv:
         h = nn.relu(h)
@@ -92,7 +98,53 @@ class StyleAttention(nn.Module):
     return jnp.einsum("nqk,nkc->nqc", weights, f_s.reshape(n, -1, c)).reshape(n, h, w, c)
 
 
-TRANSFERS = ("adain", "attention")
+class ColourAttention(nn.Module):
+  """Attention from content pixels to style pixels in colour space: every output pixel is a
+  softmax-weighted mix of the style image's colours (a style swap on 1x1 RGB patches).
+
+  out(c) = sum_s softmax_s(-beta ||P q(c) - P S(s)||^2) S(s): q = a learned 3x3 depthwise
+  filter of the content (edge padding; starts as the identity), P a learned 3x3 colour
+  projection (starts as the identity) shared by queries and keys, beta = exp(log_sharpness)
+  learned, starting at 1 / (2 bandwidth^2). The keys and values are the style image's pixels
+  on a grid of keys_side x keys_side positions, rows i * h // keys_side and columns
+  j * w // keys_side (exact pixels, not averages, so the colours mixed are colours the style
+  image shows; a style image smaller than the grid repeats pixels). The grid is computed from
+  the style's size as values, so exported graphs keep that size symbolic. Images in [-1, 1];
+  the output is too.
+  """
+
+  keys_side: int = 16
+  bandwidth: float = 0.05
+
+  @staticmethod
+  def key_grid(style: Array, side: int) -> Array:
+    """The style pixels the attention reads: [N, side, side, C]."""
+    rows = jnp.arange(side) * style.shape[1] // side
+    cols = jnp.arange(side) * style.shape[2] // side
+    return style[:, rows][:, :, cols]
+
+  @nn.compact
+  def __call__(self, content: Array, style: Array) -> Array:
+    n, h, w, _ = content.shape
+    delta = lambda key, shape, dtype=jnp.float32: jnp.zeros(shape, dtype).at[1, 1].set(1.0)
+    filt = self.param("query_filter", delta, (3, 3, 3))
+    pad = jnp.pad(content.astype(jnp.float32), ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    q = sum(pad[:, i : i + h, j : j + w, :] * filt[i, j] for i in range(3) for j in range(3))
+    values = self.key_grid(style.astype(jnp.float32), self.keys_side).reshape(n, -1, 3)
+    proj = self.param("projection", lambda key, shape: jnp.eye(*shape), (3, 3))
+    log_sharpness = self.param(
+      "log_sharpness", nn.initializers.constant(-math.log(2 * self.bandwidth**2)), ()
+    )
+    q, k = q.reshape(n, h * w, 3) @ proj, values @ proj
+    # -beta ||q - k||^2 up to a per-query constant: beta (2 q.k - ||k||^2)
+    logits = jnp.exp(log_sharpness) * (
+      2.0 * jnp.einsum("nqc,nkc->nqk", q, k) - (k**2).sum(-1)[:, None, :]
+    )
+    weights = jax.nn.softmax(logits, axis=-1)
+    return jnp.einsum("nqk,nkc->nqc", weights, values).reshape(n, h, w, 3)
+
+
+TRANSFERS = ("adain", "attention", "colour")
 
 
 class AdaINGenerator(nn.Module):
@@ -104,9 +156,12 @@ class AdaINGenerator(nn.Module):
 
   Attributes:
     encoder_layer: the VGG19 layer the encoder stops at ('relu4_1' as in the paper).
-    transfer_kind: how the style reaches the content features: 'adain' (Huang & Belongie: the
-      style's channel mean and std) or 'attention' (`StyleAttention`: the style's features
-      themselves, arranged by the content; needs a style image, not statistics).
+    transfer_kind: how the style reaches the content: 'adain' (Huang & Belongie: the style's
+      channel mean and std), 'attention' (`StyleAttention`: the style's features themselves,
+      arranged by the content) or 'colour' (`ColourAttention`: each pixel takes the style
+      image's colours nearest its own, A; the decoder maps the content's features to a
+      per-pixel, per-channel log-gain D (shading and outlines; it starts at 0), and the output
+      is (A + 1) exp(D) - 1). 'attention' and 'colour' need a style image, not statistics.
     dtype: computation dtype.
     conv_policy: the CPU path choice of the encoder's and decoder's convolutions.
   """
@@ -120,9 +175,16 @@ class AdaINGenerator(nn.Module):
     self.encoder = vgg_lib.VGG19(dtype=self.dtype, conv_policy=self.conv_policy)
     if self.transfer_kind not in TRANSFERS:
       raise ValueError(f"transfer_kind must be one of {TRANSFERS}, got {self.transfer_kind!r}")
-    self.decoder = AdaINDecoder(self.encoder_layer, dtype=self.dtype, conv_policy=self.conv_policy)
+    self.decoder = AdaINDecoder(
+      self.encoder_layer,
+      dtype=self.dtype,
+      conv_policy=self.conv_policy,
+      zero_output=self.transfer_kind == "colour",
+    )
     if self.transfer_kind == "attention":
       self.attention = StyleAttention(dtype=self.dtype)
+    if self.transfer_kind == "colour":
+      self.colour = ColourAttention()
 
   def encode(self, x: Array, layers: tuple[str, ...] = ()) -> dict[str, Array]:
     """VGG activations of images x: the encoder layer plus any extra `layers`."""
@@ -144,7 +206,8 @@ class AdaINGenerator(nn.Module):
     style_stats: tuple[Array, Array] | None = None,
     style_features: Array | None = None,
   ) -> tuple[Array, Array]:
-    """Returns (output image, AdaIN target features t) for the content/style pair.
+    """Returns (output image, target features t) for the content/style pair; t is the AdaIN
+    (or attention) target, for 'colour' the content's own features.
 
     Args:
       content: content images [N, H, W, 3] in [-1, 1], H and W multiples of 8 for relu4_1.
@@ -156,6 +219,12 @@ class AdaINGenerator(nn.Module):
         transfer), instead of `style`.
     """
     f_c = self.encode(content)[self.encoder_layer]
+    alpha = jnp.asarray(alpha, jnp.float32)
+    if self.transfer_kind == "colour":
+      if style is None:
+        raise ValueError("colour transfer needs the style image (features or statistics do not do)")
+      painted = (self.colour(content, style) + 1.0) * jnp.exp(self.decoder(f_c)) - 1.0
+      return alpha * painted + (1.0 - alpha) * content.astype(jnp.float32), f_c
     if style_features is None and style is not None:
       style_features = self.encode(style)[self.encoder_layer]
     if self.transfer_kind == "attention":
@@ -168,7 +237,7 @@ class AdaINGenerator(nn.Module):
           raise ValueError("give a style image or style_stats")
         style_stats = L.channel_stats(style_features)
       t = L.adain(f_c, *style_stats)
-    alpha = jnp.asarray(alpha, jnp.float32).astype(t.dtype)
+    alpha = alpha.astype(t.dtype)
     t = alpha * t + (1 - alpha) * f_c
     return self.decoder(t), t
 

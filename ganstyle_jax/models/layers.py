@@ -84,6 +84,7 @@ class ReflectConv(nn.Module):
     use_bias: whether to add a bias.
     dtype: computation dtype (params stay float32).
     conv_policy: the CPU path choice of `ops.conv2d`.
+    kernel_init: kernel initialiser.
   """
 
   features: int
@@ -91,6 +92,7 @@ class ReflectConv(nn.Module):
   use_bias: bool = True
   dtype: Dtype = jnp.float32
   conv_policy: ops.ConvPolicy = ops.DEFAULT
+  kernel_init: Any = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
@@ -101,6 +103,7 @@ class ReflectConv(nn.Module):
       use_bias=self.use_bias,
       dtype=self.dtype,
       conv_policy=self.conv_policy,
+      kernel_init=self.kernel_init,
       name="conv",
     )(reflect_pad(x, self.kernel_size // 2))
 
