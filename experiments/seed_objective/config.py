@@ -18,7 +18,7 @@ LONG_STEPS = 3000  # the longer budget (15 CPU-minutes on 2 cores, measured)
 
 
 def recipe():
-  """The base recipe (configs/demo.py is this recipe)."""
+  """The base recipe (configs/demo.py is its colour_no_adv arm at 300 steps)."""
   c = base_config("adain_gan")
   _schedule(c)
   c.data.global_batch_size = 4
@@ -106,7 +106,17 @@ def _attention(c):
   return c
 
 
+def _colour(c):
+  """The generator's transfer: colour attention (each pixel takes the style image's nearest
+  colours; the decoder adds a log-gain for shading and outlines)."""
+  c.model.generator.transfer = "colour"
+  return c
+
+
 ARMS = {
+  "colour_no_adv": lambda: _colour(_no_adv(recipe())),
+  "colour_hinge": lambda: _colour(_adv("hinge")(recipe())),
+  "colour_supervised": lambda: _colour(_supervised(recipe())),
   "attn_no_adv": lambda: _attention(_no_adv(recipe())),
   "attn_hinge": lambda: _attention(_adv("hinge")(recipe())),
   "attn_supervised": lambda: _attention(_supervised(recipe())),
@@ -122,6 +132,9 @@ ARMS = {
   "single_pix2pix": _pix2pix,
 }
 LABELS = {
+  "colour_no_adv": "colour-attention G, no adversarial term",
+  "colour_hinge": "colour-attention G, hinge",
+  "colour_supervised": "ceiling: colour-attention G, L1 to the known answer",
   "attn_no_adv": "attention G, no adversarial term",
   "attn_hinge": "attention G, hinge",
   "attn_supervised": "ceiling: attention G, L1 to the known answer",
@@ -132,7 +145,7 @@ LABELS = {
   "supervised": "ceiling: AdaIN G, L1 to the known answer",
   "hinge_long": "AdaIN-GAN, hinge, 3000 steps",
   "single_no_adv": "AdaIN, no adversarial term",
-  "single_adain": "AdaIN-GAN, hinge (the demo recipe)",
+  "single_adain": "AdaIN-GAN, hinge (session 8's demo recipe)",
   "single_cyclegan": "CycleGAN (demo config)",
   "single_pix2pix": "ceiling: pix2pix (paired)",
 }
@@ -147,6 +160,9 @@ BENCHMARKS = {
     "attn_no_adv",
     "attn_hinge",
     "attn_supervised",
+    "colour_no_adv",
+    "colour_hinge",
+    "colour_supervised",
   ),
   "single_style": ("single_no_adv", "single_adain", "single_cyclegan", "single_pix2pix"),
 }

@@ -127,6 +127,49 @@ def summarise(arms, seeds) -> dict:
   return results
 
 
+def untrained_colour_reference(num_images: int) -> dict[str, float]:
+  """The colour-attention generator as initialised (no training; the decoder's log-gain is 0,
+  so every output pixel is a soft nearest-colour pick from the style image, seed-independent),
+  scored like the arms on the first num_images held-out pairs: what the architecture gives
+  before any loss acts."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+  from ganstyle_jax.models import generators, vgg  # pylint: disable=g-import-not-at-top
+
+  config = CONFIG["get_config"]("colour_no_adv")
+  pairs = synthetic.heldout_pairs(num_images, 64, config.data.synthetic_styles)
+  g = generators.AdaINGenerator(config.model.generator.encoder_layer, transfer_kind="colour")
+  trained = generators.trained_params(
+    g.init(jax.random.key(0), pairs["content"][:1], pairs["style"][:1])["params"]
+  )
+  variables = generators.assemble_variables(vgg.load_params(config.model.vgg.weights), trained)
+  out = jax.numpy.clip(jax.jit(g.apply)(variables, pairs["content"], pairs["style"]), -1, 1)
+  m = synthetic.known_answer_metrics(pairs["content"], out, pairs["target"], pairs["style"])
+  return {"psnr": m["psnr"], "ssim": m["ssim"]}
+
+
+def merge_previous(results: dict, path: str) -> dict:
+  """Arms of the previous results.json whose runs are not on this machine (runs/ is not kept
+  in git) are carried over unchanged, marked "carried_over": true; their figures are not
+  redrawn."""
+  if not os.path.exists(path):
+    return results
+  with open(path) as f:
+    previous = json.load(f)
+  for bench, old in previous.items():
+    new = results.setdefault(bench, {**old, "arms": []})
+    have = {a["name"] for a in new["arms"]}
+    carried = [
+      {**a, "label": CONFIG["LABELS"][a["name"]], "carried_over": True}
+      for a in old["arms"]
+      if a["name"] not in have and a["name"] in BENCHMARKS.get(bench, ())
+    ]
+    order = {name: i for i, name in enumerate(BENCHMARKS.get(bench, ()))}
+    new["arms"] = sorted(new["arms"] + carried, key=lambda a: order[a["name"]])
+  return results
+
+
 def report(arms, seeds) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
 
@@ -134,7 +177,11 @@ def report(arms, seeds) -> None:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
-  results = summarise(arms, seeds)
+  fresh = summarise(arms, seeds)  # the arms whose runs are here: figures
+  results = merge_previous(summarise(arms, seeds), os.path.join(HERE, "results.json"))
+  if "multi_style" in results:
+    r = results["multi_style"]
+    r["references"] = {"colour_attention_untrained": untrained_colour_reference(r["num_images"])}
   with open(os.path.join(HERE, "results.json"), "w") as f:
     json.dump(results, f, indent=2, sort_keys=True)
   lines = []
@@ -147,7 +194,8 @@ def report(arms, seeds) -> None:
     ]
     for a in r["arms"]:
       lines.append(
-        f"| {a['label']} | {'yes' if a['adversarial'] else 'no'} | "
+        f"| {a['label']}{' (carried over)' if a.get('carried_over') else ''} | "
+        f"{'yes' if a['adversarial'] else 'no'} | "
         f"{a['psnr_mean']:.2f} ± {a['psnr_std']:.2f} | {a['ssim_mean']:.3f} | "
         f"{a['cpu_minutes']:.1f} | "
         + ", ".join(f"{s}: {p:.2f}" for s, p in zip(a["seeds"], a["psnr"]))
@@ -155,14 +203,16 @@ def report(arms, seeds) -> None:
       )
     for name, b in r["baselines"].items():
       lines.append(f"| baseline: {name} | — | {b['psnr']:.2f} | {b['ssim']:.3f} | — | — |")
+    for name, b in r.get("references", {}).items():
+      lines.append(f"| reference: {name} | — | {b['psnr']:.2f} | {b['ssim']:.3f} | 0 | — |")
     lines.append("")
   with open(os.path.join(HERE, "results.md"), "w") as f:
     f.write("\n".join(lines))
   print("\n".join(lines))
 
   os.makedirs(os.path.join(HERE, "figures"), exist_ok=True)
-  fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 4.5), squeeze=False)
-  for ax, (bench, r) in zip(axes[0], results.items()):
+  fig, axes = plt.subplots(1, len(fresh), figsize=(7 * len(fresh), 4.5), squeeze=False)
+  for ax, (bench, r) in zip(axes[0], fresh.items()):
     for i, a in enumerate(r["arms"]):
       runs = [scalars(workdir(a["name"], s)).get("eval/psnr") for s in a["seeds"]]
       runs = [x for x in runs if x is not None]
@@ -182,7 +232,7 @@ def report(arms, seeds) -> None:
   fig.tight_layout()
   fig.savefig(os.path.join(HERE, "figures", "curves.png"), dpi=90)
 
-  for bench, r in results.items():
+  for bench, r in fresh.items():
     fig, axes = plt.subplots(len(r["arms"]), 1, figsize=(7, 2.6 * len(r["arms"])), squeeze=False)
     for ax, a in zip(axes[:, 0], r["arms"]):
       seed = a["seeds"][0]
