@@ -223,6 +223,8 @@ def report(arms, seeds) -> None:
       ax.fill_between(minutes, vals.min(0), vals.max(0), color=f"C{i}", alpha=0.15)
     for j, (name, b) in enumerate(r["baselines"].items()):
       ax.axhline(b["psnr"], color="k", ls=("--", ":", "-.")[j], label=f"baseline: {name}")
+    for name, b in results[bench].get("references", {}).items():
+      ax.axhline(b["psnr"], color="grey", lw=1, label=f"reference: {name}")
     ax.set(
       title=f"{bench}: known-answer PSNR on held-out images",
       xlabel="CPU-minutes",
