@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import helpers
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -23,7 +25,7 @@ def bench(*args):
     capture_output=True,
     text=True,
     timeout=600,
-    env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+    env={**helpers.CHEAP_COMPILES, **{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}},
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]

@@ -14,7 +14,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TOTAL_STEPS = 24
+TOTAL_STEPS = 12
 
 CONFIG = f"""
 import sys

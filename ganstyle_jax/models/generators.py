@@ -119,6 +119,7 @@ class ColourAttention(nn.Module):
   @staticmethod
   def key_grid(style: Array, side: int) -> Array:
     """The style pixels the attention reads: [N, side, side, C]."""
+    style = jnp.asarray(style)  # NumPy inputs too (init inputs under jax.eval_shape)
     rows = jnp.arange(side) * style.shape[1] // side
     cols = jnp.arange(side) * style.shape[2] // side
     return style[:, rows][:, :, cols]
