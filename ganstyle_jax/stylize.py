@@ -616,9 +616,10 @@ class Stylizer:
       styles = [style] if isinstance(style, np.ndarray) else list(style)
       if self.attention:
         if len(styles) != 1 or mask is not None or content_stats is not None:
+          kind = self.setup.generator.transfer_kind
           raise UserError(
             "this checkpoint's generator uses attention transfer (model.generator.transfer="
-            f"'{self.setup.generator.transfer_kind}'): it takes one style image; several styles, --mask and "
+            f"'{kind}'): it takes one style image; several styles, --mask and "
             "--consistency=global|ema need 'adain' statistics"
           )
         s_img = self._style_input(styles[0], max_size)

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+import helpers
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TOTAL_STEPS = 12
@@ -40,7 +42,7 @@ def checkpoint_dirs(workdir):
 
 
 def start(config_path, workdir, log):
-  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", PYTHONPATH=REPO)
+  env = {**os.environ, **helpers.CHEAP_COMPILES, "PYTHONPATH": REPO}
   return subprocess.Popen(
     [sys.executable, "-m", "ganstyle_jax.main", f"--config={config_path}", f"--workdir={workdir}"],
     cwd=REPO,

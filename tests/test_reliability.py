@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 import pytest
+
+import helpers
 import tensorflow as tf
 from etils.epath import gpath
 from etils.epath import backend as epath_backend
@@ -52,7 +54,7 @@ def config_file(tmp_path_factory):
 
 
 def start(config_path, workdir, log, preexec_fn=None):
-  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", PYTHONPATH=REPO)
+  env = {**os.environ, **helpers.CHEAP_COMPILES, "PYTHONPATH": REPO}
   return subprocess.Popen(
     [sys.executable, "-m", "ganstyle_jax.main", f"--config={config_path}", f"--workdir={workdir}"],
     cwd=REPO,

@@ -30,15 +30,21 @@ def load(path: str, size: int) -> np.ndarray:
   return np.asarray(im, np.float32)[None] / 127.5 - 1
 
 
+def untrained_colour_generator(encoder_layer: str = "relu2_1", vgg_weights: str = "random"):
+  """(AdaINGenerator(transfer_kind='colour'), its variables as initialised): the decoder's
+  log-gain is 0, so the output is ColourAttention's, whatever the init seed."""
+  g = generators.AdaINGenerator(encoder_layer=encoder_layer, transfer_kind="colour")
+  x = jnp.zeros((1, 64, 64, 3))
+  trained = generators.trained_params(g.init(jax.random.key(0), x, x)["params"])
+  return g, generators.assemble_variables(vgg_lib.load_params(vgg_weights), trained)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--data", default=os.path.join(HERE, "..", "..", "..", "shared", "data"))
   parser.add_argument("--size", type=int, default=256)
   args = parser.parse_args()
-  g = generators.AdaINGenerator(encoder_layer="relu2_1", transfer_kind="colour")
-  x = jnp.zeros((1, 64, 64, 3))
-  trained = generators.trained_params(g.init(jax.random.key(0), x, x)["params"])
-  variables = generators.assemble_variables(vgg_lib.load_params("random"), trained)
+  g, variables = untrained_colour_generator()
   rows = []
   for photo, painting in PAIRS:
     c = load(os.path.join(args.data, "content", f"{photo}.jpg"), args.size)

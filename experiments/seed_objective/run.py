@@ -14,6 +14,7 @@ user + system time over the training, on this machine's cores. Needs matplotlib
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 import json
 import os
@@ -135,15 +136,11 @@ def untrained_colour_reference(num_images: int) -> dict[str, float]:
   import jax  # pylint: disable=g-import-not-at-top
 
   from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
-  from ganstyle_jax.models import generators, vgg  # pylint: disable=g-import-not-at-top
 
   config = CONFIG["get_config"]("colour_no_adv")
   pairs = synthetic.heldout_pairs(num_images, 64, config.data.synthetic_styles)
-  g = generators.AdaINGenerator(config.model.generator.encoder_layer, transfer_kind="colour")
-  trained = generators.trained_params(
-    g.init(jax.random.key(0), pairs["content"][:1], pairs["style"][:1])["params"]
-  )
-  variables = generators.assemble_variables(vgg.load_params(config.model.vgg.weights), trained)
+  make = runpy.run_path(os.path.join(HERE, "colour_real.py"))["untrained_colour_generator"]
+  g, variables = make(config.model.generator.encoder_layer, config.model.vgg.weights)
   out = jax.numpy.clip(jax.jit(g.apply)(variables, pairs["content"], pairs["style"]), -1, 1)
   m = synthetic.known_answer_metrics(pairs["content"], out, pairs["target"], pairs["style"])
   return {"psnr": m["psnr"], "ssim": m["ssim"]}
@@ -178,7 +175,7 @@ def report(arms, seeds) -> None:
   from PIL import Image  # pylint: disable=g-import-not-at-top
 
   fresh = summarise(arms, seeds)  # the arms whose runs are here: figures
-  results = merge_previous(summarise(arms, seeds), os.path.join(HERE, "results.json"))
+  results = merge_previous(copy.deepcopy(fresh), os.path.join(HERE, "results.json"))
   if "multi_style" in results:
     r = results["multi_style"]
     r["references"] = {"colour_attention_untrained": untrained_colour_reference(r["num_images"])}

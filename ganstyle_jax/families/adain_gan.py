@@ -18,7 +18,6 @@ import numpy as np
 from ganstyle_jax import losses, ops, steps
 from ganstyle_jax.families import base
 from ganstyle_jax.models import generators
-from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import vgg as vgg_lib
 from ganstyle_jax.ops import warping
 from ganstyle_jax.state import GanState
