@@ -18,6 +18,7 @@ def loss_config(lc: ml_collections.ConfigDict) -> steps.LossConfig:
   loss = steps.LossConfig(
     adv_type=lc.adv_type,
     w_adv=lc.w_adv,
+    adv_condition=lc.adv_condition,
     w_content=lc.w_content,
     w_style=lc.w_style,
     w_cycle=lc.w_cycle,
@@ -36,6 +37,10 @@ def loss_config(lc: ml_collections.ConfigDict) -> steps.LossConfig:
   )
   if loss.adv_type not in losses.ADV_TYPES:
     raise UserError(f"unknown loss.adv_type {loss.adv_type!r}; use one of {losses.ADV_TYPES}")
+  if loss.adv_condition not in losses.ADV_CONDITIONS:
+    raise UserError(
+      f"unknown loss.adv_condition {loss.adv_condition!r}; use one of {losses.ADV_CONDITIONS}"
+    )
   if loss.style_type not in ("gram", "mean_std"):
     raise UserError(f"unknown loss.style_type {loss.style_type!r}; use gram or mean_std")
   if loss.content_type not in ("perceptual", "pixel"):

@@ -53,6 +53,9 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
   #                          synthetic:painting style. Paired synthetic data (pix2pix with
   #                          synthetic:photo + synthetic:painting) is (photo i, painting of
   #                          photo i in style i % N); held out: test pair i in style 1000 + i.
+  #   synthetic:same_style   data.real only (adain_gan, loss.adv_condition='style'): synthetic
+  #                          photos of other scenes, each painted in the style of the style
+  #                          image it is paired with (real pairs of one style for D)
   c.data = ml_collections.ConfigDict(
     dict(
       content="synthetic:photo",  # adain_gan content source; cyclegan domain A
@@ -111,6 +114,9 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
     dict(
       adv_type="lsgan",  # 'nonsat' (BCE, the seed's) | 'lsgan' | 'hinge'
       w_adv=1.0,  # weight of G's adversarial loss
+      adv_condition="none",  # adain_gan: what D judges: 'none' (the image) | 'style' ((image,
+      # style image) pairs, concatenated on channels: does the image look like a painting in
+      # that style; needs data.real=synthetic:same_style, paintings in each style image's style)
       w_content=1.0,  # adain_gan content loss weight
       w_style=10.0,  # adain_gan style loss weight (alpha in the seed)
       w_cycle=10.0,  # cyclegan cycle-consistency weight (lambda)

@@ -93,6 +93,7 @@ def _rules() -> dict[str, Rule]:
     "model.discriminator.norm": one_of("instance", "none"),
     "model.discriminator.num_scales": at_least(1),
     "loss.adv_type": one_of(*losses.ADV_TYPES),
+    "loss.adv_condition": one_of(*losses.ADV_CONDITIONS),
     "loss.style_type": one_of("mean_std", "gram"),
     "loss.content_type": one_of("perceptual", "pixel"),
     "loss.r1_gamma": non_negative(),

@@ -8,6 +8,9 @@ What a family's batch keys become (`batch_keys`, families/):
 * a key mapped to `synthetic:known_answer` (adain_gan's supervised target): derived per batch,
   painting_k(content) with k the painting style of each pair's style image; it needs
   synthetic:photo content and synthetic:painting style (`KNOWN_ANSWER_NEEDS` otherwise);
+* a key mapped to `synthetic:same_style` (data.real for a style-conditioned D): its own stream
+  of synthetic photos, each painted per batch in the style of the style image at its position
+  (held out: the next scene's photo, so it is never the content's own answer);
 * a paired family (`Family.paired`, pix2pix): its two keys are one stream of aligned pairs
   (same order, crop and flip): folder:A + folder:B matched by file stem, or synthetic:photo +
   synthetic:painting = (photo_i, painting_{style(i)}(photo_i)) of the same scene.
@@ -26,6 +29,7 @@ from ganstyle_jax import families
 from ganstyle_jax.data import stream
 from ganstyle_jax.data.sources import (
   KNOWN_ANSWER,
+  SAME_STYLE,
   Elements,
   Source,
   paired_folder_elements,
@@ -76,8 +80,14 @@ class _Plan:
     self.pairs: dict[str, tuple[str, str]] = {}
     self.known_answers: dict[str, tuple[str, str]] = {}
     self.labels: dict[str, str] = {}  # what a derived key's held-out images are
+    self.same_style: set[str] = set()  # derived keys painted from their own photo stream
     image_keys = [k for k, spec in self.keys.items() if spec != KNOWN_ANSWER]
-    sources = {k: Source(self.keys[k], config, styles=styles) for k in image_keys}
+    sources = {
+      k: Source(
+        "synthetic:photo" if self.keys[k] == SAME_STYLE else self.keys[k], config, styles=styles
+      )
+      for k in image_keys
+    }
     for key, spec in self.keys.items():
       if spec == KNOWN_ANSWER:
         content, style = sources.get("content"), sources.get("style")
@@ -89,6 +99,24 @@ class _Plan:
         self.labels[key] = (
           f"{KNOWN_ANSWER} (painting_k(content), k = the style of each style "
           f"image, {style.heldout_split})"
+        )
+      elif spec == SAME_STYLE:
+        if key in ("content", "style"):
+          raise UserError(
+            f"data.{key}={SAME_STYLE}: it is for data.real only (synthetic photos painted in "
+            "the style images' styles)"
+          )
+        style = sources.get("style")
+        if not (style and style.is_synthetic_painting):
+          raise UserError(
+            f"data.{key}={SAME_STYLE} paints synthetic photos in the style images' styles: it "
+            f"needs data.style=synthetic:painting (it is {config.data.style!r})"
+          )
+        self.known_answers[key] = (key, "style")
+        self.same_style.add(key)
+        self.labels[key] = (
+          f"{SAME_STYLE} (other scenes' synthetic photos painted in each style image's style, "
+          f"{style.heldout_split})"
         )
     if not family.paired:
       self.sources = sources
@@ -316,7 +344,10 @@ def load_eval_data(config, num_images: int) -> tuple[dict[str, np.ndarray], dict
       batch[key] = np.stack([im[i] for im in images]).astype(np.float32) / 127.5 - 1.0
       splits[key] = plan.description(name)
   for key, (content_key, stream_name) in plan.known_answers.items():
-    batch[key] = stream.known_answer(batch[content_key], styles[stream_name])
+    photos = batch[content_key]
+    if key in plan.same_style:  # the held-out photos are the content's: take the next scene's
+      photos = np.roll(photos, -1, axis=0)
+    batch[key] = stream.known_answer(photos, styles[stream_name])
     splits[key] = plan.labels[key]
   if not family.paired and "target" not in batch:
     target = _eval_target(plan, batch, styles, multi_style)

@@ -120,6 +120,7 @@ def style_loss(
 
 # ----------------------------------------------------------------------------- adversarial
 
+ADV_CONDITIONS = ("none", "style")  # what D judges beside the image (adain_gan)
 ADV_TYPES = ("nonsat", "lsgan", "hinge")
 
 

@@ -41,6 +41,7 @@ class LossConfig:
 
   adv_type: str = "lsgan"
   w_adv: float = 1.0
+  adv_condition: str = "none"  # adain_gan: 'style' = D judges (image, style image) pairs
   w_content: float = 1.0
   w_style: float = 10.0
   w_cycle: float = 10.0

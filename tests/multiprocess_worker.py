@@ -70,7 +70,8 @@ def main(argv):
   config = tiny.tiny_config("adain_gan", parallelism, steps=int(steps))
   config.data.data_dir = data_dir
   config.checkpoint_every_steps = 2
-  config.eval_every_steps = config.sample_every_steps = int(steps)
+  config.sample_every_steps = int(steps)
+  config.eval_every_steps = 0  # evaluation is process 0's alone, as sampling (test_train covers it)
   if sigterm_batch:
     # Read batches in the main thread, where Python runs the SIGTERM handler at once; from the
     # prefetch thread the signal could land several steps later, past a busy machine's timing.

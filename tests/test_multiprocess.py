@@ -103,7 +103,10 @@ def test_two_processes_match_one_and_resume_in_one(single, tmp_path, parallelism
     assert diff < 1e-2 * travel, (name, diff, travel)
   # Metrics and samples come from process 0 only; both wrote nothing else.
   assert os.listdir(tmp_path / "samples") == ["step_000002.png"]
-  # The 2-process checkpoint resumes in a single process with 8 devices.
+  # The 2-process checkpoint resumes in a single process with 8 devices. Checkpoints hold host
+  # copies of the state whatever the parallelism (checkpointing.host_copy): one layout is enough.
+  if parallelism == "pmap":
+    return
   run_workers(tmp_path, parallelism, 4, 1)
   _, _, step = restored(str(tmp_path))
   assert step == 4

@@ -13,7 +13,7 @@ import pytest
 from ganstyle_jax import baselines, evaluate, families, input_pipeline, metrics
 from ganstyle_jax.config_base import base_config
 from ganstyle_jax.data import stream, synthetic
-from ganstyle_jax.data.sources import KNOWN_ANSWER
+from ganstyle_jax.data.sources import KNOWN_ANSWER, SAME_STYLE
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import vgg
 
@@ -266,6 +266,62 @@ def test_supervised_target_without_the_synthetic_known_answer_is_a_clear_error(
     lambda: input_pipeline.load_eval_batch(config, 2),
   ):
     with pytest.raises(UserError, match="loss.w_supervised needs the synthetic known answer") as e:
+      call()
+    assert "\n" not in str(e.value)
+
+
+def same_style_config(n, syn_dir, **data):
+  config = make_config(styles=n, data_dir=syn_dir, real=SAME_STYLE, **data)
+  config.loss.adv_condition = "style"
+  return config
+
+
+def test_same_style_reals_are_other_scenes_in_each_style_images_style(syn_dir):
+  """data.real=synthetic:same_style: real_i is a synthetic photo painted in S_i's style, from its
+  own stream (not the content's answer); held out: the next scene's photo in S_i's style."""
+  n = 3
+  config = same_style_config(n, syn_dir)
+  it = input_pipeline.create_train_iterator(config, **KW)
+  full = take(it, 6)
+  for batch in full:
+    assert list(batch) == ["content", "style", "real"]
+    ks = [style_of(image, n) for image in batch["style"]]
+    assert [style_of(image, n) for image in batch["real"]] == ks
+    assert not np.array_equal(batch["real"], synthetic.painting_signed(batch["content"], ks))
+  assert len({style_of(image, n) for b in full for image in b["style"]}) == n
+  resumed = input_pipeline.create_train_iterator(config, **KW)
+  take(resumed, 4)
+  state = json.loads(json.dumps(resumed.get_state()))
+  assert set(state["positions"]) == {"content", "style", "real"}
+  again = input_pipeline.create_train_iterator(config, **KW)
+  again.set_state(state)
+  assert_batches_equal(take(again, 2), full[4:])
+  ev, splits = input_pipeline.load_eval_data(config, 4)
+  ks = [style_of(image, n) for image in ev["style"]]
+  np.testing.assert_array_equal(
+    ev["real"], synthetic.painting_signed(np.roll(ev["content"], -1, axis=0), ks)
+  )
+  for real, target in zip(ev["real"], ev["target"]):
+    assert not np.array_equal(real, target)
+  assert splits["real"].startswith(SAME_STYLE)
+
+
+@pytest.mark.parametrize("case", ["unconditioned_real", "folder_style", "as_style"])
+def test_same_style_misuse_is_a_clear_error(case, syn_dir, tmp_path):
+  Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(tmp_path / "x.png")
+  if case == "unconditioned_real":  # a style-conditioned D needs the same-style reals
+    config, match = make_config(styles=3, data_dir=syn_dir), "set data.real=synthetic:same_style"
+    config.loss.adv_condition = "style"
+  elif case == "folder_style":
+    config = same_style_config(3, syn_dir, style=f"folder:{tmp_path}")
+    match = "needs data.style=synthetic:painting"
+  else:
+    config, match = make_config(data_dir=syn_dir, style=SAME_STYLE), "for data.real only"
+  for call in (
+    lambda: input_pipeline.create_train_iterator(config, **KW),
+    lambda: input_pipeline.load_eval_batch(config, 2),
+  ):
+    with pytest.raises(UserError, match=match) as e:
       call()
     assert "\n" not in str(e.value)
 

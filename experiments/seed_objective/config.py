@@ -113,10 +113,20 @@ def _colour(c):
   return c
 
 
+def _style_conditioned(c):
+  """D judges (image, style image) pairs; its real pairs are other scenes painted in the style
+  image's style (data.real=synthetic:same_style), so it can see whether G's output is a
+  painting in S's style: palette, flat regions, dark outlines."""
+  c.loss.adv_condition = "style"
+  c.data.real = "synthetic:same_style"
+  return c
+
+
 ARMS = {
   "colour_no_adv": lambda: _colour(_no_adv(recipe())),
   "colour_hinge": lambda: _colour(_adv("hinge")(recipe())),
   "colour_supervised": lambda: _colour(_supervised(recipe())),
+  "colour_cond_hinge": lambda: _colour(_style_conditioned(_adv("hinge")(recipe()))),
   "attn_no_adv": lambda: _attention(_no_adv(recipe())),
   "attn_hinge": lambda: _attention(_adv("hinge")(recipe())),
   "attn_supervised": lambda: _attention(_supervised(recipe())),
@@ -135,6 +145,7 @@ LABELS = {
   "colour_no_adv": "colour-attention G, no adversarial term",
   "colour_hinge": "colour-attention G, hinge",
   "colour_supervised": "ceiling: colour-attention G, L1 to the known answer",
+  "colour_cond_hinge": "colour-attention G, hinge, style-conditioned D",
   "attn_no_adv": "attention G, no adversarial term",
   "attn_hinge": "attention G, hinge",
   "attn_supervised": "ceiling: attention G, L1 to the known answer",
@@ -163,6 +174,7 @@ BENCHMARKS = {
     "colour_no_adv",
     "colour_hinge",
     "colour_supervised",
+    "colour_cond_hinge",
   ),
   "single_style": ("single_no_adv", "single_adain", "single_cyclegan", "single_pix2pix"),
 }

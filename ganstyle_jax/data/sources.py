@@ -13,6 +13,10 @@ Sources (config strings, see DESIGN.md):
                         known answer painting_k(content) of each training pair, k = the style of
                         the pair's style image (input_pipeline; needs synthetic photo content and
                         synthetic painting style).
+  `synthetic:same_style`  data.real only (adain_gan with loss.adv_condition='style'): synthetic
+                        photos of other scenes, each painted in the style of the batch's style
+                        image at its position: real (painting, style image) pairs of one style
+                        for a style-conditioned D (input_pipeline; needs synthetic painting style).
 
 Elements stay undecoded (encoded bytes or file paths) so that shuffling and skipping to a
 resume position cost nothing; data/stream.py decodes them. Every element also carries its
@@ -35,6 +39,7 @@ from ganstyle_jax.data.decode import IMAGE_EXTENSIONS
 from ganstyle_jax.errors import UserError
 
 KNOWN_ANSWER = "synthetic:known_answer"
+SAME_STYLE = "synthetic:same_style"
 UNKNOWN_STYLE = -1  # the 'style' of an element whose painting style is not known
 
 
@@ -109,10 +114,10 @@ class Source:
       domain, _, split = rest.partition(":")
       from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
 
-      if spec == KNOWN_ANSWER:
+      if spec in (KNOWN_ANSWER, SAME_STYLE):
         raise UserError(
-          f"{spec} is not an image source: it names the known answer a family "
-          "derives from synthetic:photo content and synthetic:painting style"
+          f"{spec} is not an image source: it names images a family derives from "
+          "synthetic photos and the style images' styles (see config_base.py)"
         )
       if domain not in synthetic.DOMAINS or split not in ("", "train", "test"):
         raise UserError(

@@ -267,7 +267,8 @@ class TrainIterator:
       `pairs[name]` (two keys) for paired elements.
     pairs: {stream name: (key, key)} for the paired streams.
     known_answers: {derived key: (content key, stream name)}: the key is
-      `known_answer(batch[content key], style indices of that stream's elements)`.
+      `known_answer(batch[content key], style indices of that stream's elements)`; a derived
+      key that is also its own content key (synthetic:same_style) repaints its stream's photos.
     order: the batch keys in the order the batch dict lists them (default: streams, then the
       derived keys).
   """
@@ -292,8 +293,10 @@ class TrainIterator:
     self._pairs = dict(pairs or {})
     self._known_answers = dict(known_answers or {})
     keys = [k for name in elements for k in self._pairs.get(name, (name,))]
-    self._order = tuple(order) if order is not None else tuple(keys + list(self._known_answers))
-    if sorted(self._order) != sorted(keys + list(self._known_answers)):
+    # A derived key may be a stream's own key (synthetic:same_style): its photos are repainted.
+    all_keys = keys + [k for k in self._known_answers if k not in keys]
+    self._order = tuple(order) if order is not None else tuple(all_keys)
+    if sorted(self._order) != sorted(all_keys):
       raise ValueError(
         f"batch order {self._order} does not list the keys {keys} and {list(self._known_answers)}"
       )

@@ -19,6 +19,8 @@ from ganstyle_jax import losses, ops, steps
 from ganstyle_jax.families import base
 from ganstyle_jax.models import generators
 from ganstyle_jax.models import vgg as vgg_lib
+from ganstyle_jax.data.sources import SAME_STYLE
+from ganstyle_jax.errors import UserError
 from ganstyle_jax.ops import warping
 from ganstyle_jax.state import GanState
 
@@ -34,6 +36,11 @@ def batch_keys(config: ml_collections.ConfigDict) -> dict[str, str]:
   }
   if config.loss.w_supervised > 0:
     keys["target"] = "synthetic:known_answer"  # painting_k(content), k = the style's style
+  if config.loss.adv_condition == "style" and keys["real"] != SAME_STYLE:
+    raise UserError(
+      "loss.adv_condition='style' judges (real, style image) pairs of one style: set "
+      f"data.real={SAME_STYLE} (it is {keys['real']!r}; other sources have no such pairs)"
+    )
   return keys
 
 
@@ -53,8 +60,16 @@ def init_params(setup: steps.GanSetup, key: Array, image_size: int) -> dict:
   x = steps.INIT_INPUT
   return {
     "g_params": generators.trained_params(setup.generator.init(k_g, x, x)["params"]),
-    "d_params": setup.discriminator.init(k_d, x),
+    "d_params": setup.discriminator.init(k_d, judged(setup, x, x)),
   }
+
+
+def judged(setup: steps.GanSetup, images, style):
+  """What D judges: the images, or with loss.adv_condition='style' each image with its style
+  image on the channels (6 channels), so D can tell whether it is a painting in that style."""
+  if setup.loss.adv_condition == "style":
+    return jax.numpy.concatenate([images, style.astype(images.dtype)], axis=-1)
+  return images
 
 
 def _loss_vgg(setup: steps.GanSetup) -> vgg_lib.VGG19:
@@ -100,7 +115,7 @@ def generator_objective(
   total = lc.w_content * content_loss + lc.w_style * style_loss
   metrics = {"content": content_loss, "style": style_loss}
   if lc.w_adv > 0:
-    adv = losses.g_loss(lc.adv_type, setup.discriminator.apply(d_params, out))
+    adv = losses.g_loss(lc.adv_type, setup.discriminator.apply(d_params, judged(setup, out, style)))
     total = total + lc.w_adv * adv
     metrics["adv"] = adv
   if lc.w_tv > 0:
@@ -164,7 +179,7 @@ def train_step(
   d = None
   if setup.loss.w_adv > 0:
     (d_loss, d_metrics), d_grads = jax.value_and_grad(steps.d_objective, argnums=1, has_aux=True)(
-      setup, state.d_params, real, out
+      setup, state.d_params, judged(setup, real, style), judged(setup, out, style)
     )
     d = (d_loss, d_metrics, d_grads)
   return steps.update(setup, state, axis_name, g_metrics, g_grads, d)
