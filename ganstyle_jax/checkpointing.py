@@ -285,7 +285,7 @@ class Checkpointer:
       raise UserError(
         f"checkpoint {self.directory}/{step} does not fit this config: {len(diff)} "
         f"arrays differ, e.g. {k} is {have.get(k, 'absent')} in the checkpoint but "
-        f"{want.get(k, 'absent')} here (another model size or image_size?); use the "
+        f"{want.get(k, 'absent')} here (another model size, image_size or loss.adv_condition?); use the "
         "config it was trained with or another workdir"
       )
     # Restore as host arrays, whatever devices saved them.

@@ -54,8 +54,9 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
   #                          synthetic:photo + synthetic:painting) is (photo i, painting of
   #                          photo i in style i % N); held out: test pair i in style 1000 + i.
   #   synthetic:same_style   data.real only (adain_gan, loss.adv_condition='style'): synthetic
-  #                          photos of other scenes, each painted in the style of the style
-  #                          image it is paired with (real pairs of one style for D)
+  #                          photos drawn independently of the content (own shuffle; held out:
+  #                          the next scene's), each painted in the style of the style image it
+  #                          is paired with (real pairs of one style for D)
   c.data = ml_collections.ConfigDict(
     dict(
       content="synthetic:photo",  # adain_gan content source; cyclegan domain A
@@ -131,7 +132,9 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
       temporal_max_shift=4.0,  # w_temporal: largest displacement of W, in pixels
       temporal_noise=0.02,  # w_temporal: std of the Gaussian noise added to W(C)
       # (images in [-1, 1]: 0.02 is 2.5 grey levels)
-      r1_gamma=0.0,  # R1 penalty weight on D at real images; 0 = off
+      r1_gamma=0.0,  # R1 penalty weight on D at real images; 0 = off. The gradient is
+      # taken over all of D's input: with pix2pix's pairs or adv_condition='style' the
+      # conditioning image's channels too
       style_type="mean_std",  # 'mean_std' (AdaIN) | 'gram' (Gatys)
       content_type="perceptual",  # 'perceptual' (VGG encoder layer vs AdaIN target) | 'pixel'
       style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),

@@ -179,6 +179,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
         tuple(weights),
         f"{len(styles)} numbers >= 0, one per loss.style_layers entry",
       )
+  condition = config.loss.get("adv_condition", "none")
+  if condition != "none" and config.model.name != "adain_gan":
+    _fail(
+      "loss.adv_condition",
+      condition,
+      f"'none' for {config.model.name} (a style-conditioned D is adain_gan's: it judges "
+      "(image, style image) pairs)",
+    )
   temporal = config.loss.get("w_temporal", 0.0)
   if temporal > 0 and not families.get(config.model.name).temporal_loss:
     with_it = [name for name, f in families.FAMILIES.items() if f.temporal_loss]

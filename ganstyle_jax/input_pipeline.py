@@ -9,8 +9,9 @@ What a family's batch keys become (`batch_keys`, families/):
   painting_k(content) with k the painting style of each pair's style image; it needs
   synthetic:photo content and synthetic:painting style (`KNOWN_ANSWER_NEEDS` otherwise);
 * a key mapped to `synthetic:same_style` (data.real for a style-conditioned D): its own stream
-  of synthetic photos, each painted per batch in the style of the style image at its position
-  (held out: the next scene's photo, so it is never the content's own answer);
+  of synthetic photos (shuffled independently of the content), each painted per batch in the
+  style of the style image at its position (held out: the next scene's photo, so it is never
+  the content's own answer);
 * a paired family (`Family.paired`, pix2pix): its two keys are one stream of aligned pairs
   (same order, crop and flip): folder:A + folder:B matched by file stem, or synthetic:photo +
   synthetic:painting = (photo_i, painting_{style(i)}(photo_i)) of the same scene.
@@ -112,10 +113,15 @@ class _Plan:
             f"data.{key}={SAME_STYLE} paints synthetic photos in the style images' styles: it "
             f"needs data.style=synthetic:painting (it is {config.data.style!r})"
           )
+        if int(config.data.synthetic_test_size) < 2:
+          raise UserError(
+            f"data.{key}={SAME_STYLE} paints the next held-out scene for each pair: set "
+            f"data.synthetic_test_size >= 2 (it is {config.data.synthetic_test_size})"
+          )
         self.known_answers[key] = (key, "style")
         self.same_style.add(key)
         self.labels[key] = (
-          f"{SAME_STYLE} (other scenes' synthetic photos painted in each style image's style, "
+          f"{SAME_STYLE} (the next held-out scene's synthetic photo painted in each style image's style, "
           f"{style.heldout_split})"
         )
     if not family.paired:

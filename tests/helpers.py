@@ -14,6 +14,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # process (conftest): XLA's optimisations cost more than they save there (the benchmark CLI
 # at 64 px: 44 s -> 22 s, measured 2026-12-02).
 CHEAP_COMPILES = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "true"}
+# For subprocesses that may die or fail mid-write (kill -9, a file size limit): JAX writes cache
+# entries in place, and a cut entry would stay in the shared cache (conftest).
+NO_COMPILATION_CACHE = {"JAX_ENABLE_COMPILATION_CACHE": "false"}
 
 
 def run_module(module: str, *args, cwd=REPO, env=None) -> subprocess.CompletedProcess:

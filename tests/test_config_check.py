@@ -34,6 +34,7 @@ BAD = [
   ("optim.g.schedule", "linear", "[0, total_steps=4)"),  # with decay_start_step=4 below
   ("loss.w_temporal", -1.0, "a number >= 0"),
   ("loss.temporal_noise", -0.1, "a number >= 0"),
+  ("loss.adv_condition", "styel", "none, style"),
 ]
 
 
@@ -74,6 +75,21 @@ def test_temporal_regulariser_range_and_family():
   assert str(e.value) == (
     "config.loss.w_temporal=1.0 is out of range: use 0 for cyclegan (the temporal "
     "regulariser is implemented for adain_gan)"
+  )
+
+
+@pytest.mark.parametrize("model", ["cyclegan", "pix2pix"])
+def test_style_conditioned_d_is_adain_gans(model):
+  config = tiny_config("adain_gan")
+  config.loss.adv_condition = "style"
+  config_check.validate(config)
+  config = tiny_config(model)
+  config.loss.adv_condition = "style"
+  with pytest.raises(config_check.ConfigValueError) as e:
+    config_check.validate(config)
+  assert str(e.value) == (
+    f"config.loss.adv_condition='style' is out of range: use 'none' for {model} (a "
+    "style-conditioned D is adain_gan's: it judges (image, style image) pairs)"
   )
 
 

@@ -42,7 +42,15 @@ def checkpoint_dirs(workdir):
 
 
 def start(config_path, workdir, log):
-  env = {**os.environ, **helpers.CHEAP_COMPILES, "PYTHONPATH": REPO}
+  # The starts share a compilation cache of their own: a kill during a cache write must not
+  # leave a cut entry in the suite's shared cache (conftest).
+  cache = os.path.join(os.path.dirname(workdir), "jax_cache")
+  env = {
+    **os.environ,
+    **helpers.CHEAP_COMPILES,
+    "PYTHONPATH": REPO,
+    "JAX_COMPILATION_CACHE_DIR": cache,
+  }
   return subprocess.Popen(
     [sys.executable, "-m", "ganstyle_jax.main", f"--config={config_path}", f"--workdir={workdir}"],
     cwd=REPO,

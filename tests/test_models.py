@@ -76,12 +76,12 @@ def test_networks_jit_and_run(shape):
   assert feats["relu5_1"].shape == (shape[0], shape[1] // 16, shape[2] // 16, 512)
 
   adain = generators.AdaINGenerator()
-  dec = adain.init(key, x, x)["params"]["decoder"]
+  dec = jax.jit(adain.init)(key, x, x)["params"]["decoder"]
   out = jax.jit(adain.apply)(generators.assemble_variables(vgg_vars, dec), x, x[::-1])
   assert out.shape == shape and np.isfinite(np.asarray(out)).all()
 
   resnet = generators.ResNetGenerator(ngf=8, n_blocks=2)
-  y = jax.jit(resnet.apply)(resnet.init(key, x), x)
+  y = jax.jit(resnet.apply)(jax.jit(resnet.init)(key, x), x)
   assert y.shape == shape
   assert float(jnp.min(y)) >= -1 and float(jnp.max(y)) <= 1
 
@@ -89,21 +89,21 @@ def test_networks_jit_and_run(shape):
     discriminators.PatchGAN(ndf=8),
     discriminators.PatchGAN(ndf=8, spectral_norm=True, norm="none"),
   ):
-    logits = jax.jit(d.apply)(d.init(key, x), x)
+    logits = jax.jit(d.apply)(jax.jit(d.init)(key, x), x)
     # 3 stride-2 4x4 convs (pad 1) then 2 stride-1 ones: H/8 - 2.
     assert logits.shape == (shape[0], shape[1] // 8 - 2, shape[2] // 8 - 2, 1)
   unet = generators.UNetGenerator(ngf=8, num_downs=5)
-  u_vars = unet.init(key, x)
+  u_vars = jax.jit(unet.init)(key, x)
   y = jax.jit(unet.apply)(u_vars, x)
   assert y.shape == shape and float(jnp.max(jnp.abs(y))) <= 1
   # num_downs=6 has one dropout level: train mode changes the output, reproducibly per key.
   unet6, x6 = generators.UNetGenerator(ngf=8, num_downs=6), x[:, :64, :64]
-  v6 = unet6.init(key, x6)
+  v6 = jax.jit(unet6.init)(key, x6)
   drop = jax.jit(lambda v, x, k: unet6.apply(v, x, deterministic=False, rngs={"dropout": k}))
   np.testing.assert_array_equal(drop(v6, x6, key), drop(v6, x6, key))
   assert not np.allclose(drop(v6, x6, key), unet6.apply(v6, x6))
   ms = discriminators.MultiScalePatchGAN(num_scales=2, ndf=8)
-  outs = jax.jit(ms.apply)(ms.init(key, x), x)
+  outs = jax.jit(ms.apply)(jax.jit(ms.init)(key, x), x)
   assert [o.shape[1:3] for o in outs] == [
     (shape[1] // 8 - 2, shape[2] // 8 - 2),
     (shape[1] // 16 - 2, shape[2] // 16 - 2),

@@ -53,8 +53,8 @@ def config_file(tmp_path_factory):
   return path
 
 
-def start(config_path, workdir, log, preexec_fn=None):
-  env = {**os.environ, **helpers.CHEAP_COMPILES, "PYTHONPATH": REPO}
+def start(config_path, workdir, log, preexec_fn=None, env=None):
+  env = {**os.environ, **helpers.CHEAP_COMPILES, "PYTHONPATH": REPO, **(env or {})}
   return subprocess.Popen(
     [sys.executable, "-m", "ganstyle_jax.main", f"--config={config_path}", f"--workdir={workdir}"],
     cwd=REPO,
@@ -253,7 +253,8 @@ def test_failed_save_stops_the_run_in_one_line(tmp_path, config_file):
   limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
   log_path = tmp_path / "log.txt"
   with open(log_path, "w") as log:
-    proc = start(config_file, workdir, log, preexec_fn=limit)
+    # No compilation cache: its entries would be cut at 64 KB and stay broken for other tests.
+    proc = start(config_file, workdir, log, preexec_fn=limit, env=helpers.NO_COMPILATION_CACHE)
     rc = proc.wait(timeout=300)
   text = open(log_path).read()
   assert rc == 2, text[-3000:]

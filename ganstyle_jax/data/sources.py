@@ -14,9 +14,10 @@ Sources (config strings, see DESIGN.md):
                         the pair's style image (input_pipeline; needs synthetic photo content and
                         synthetic painting style).
   `synthetic:same_style`  data.real only (adain_gan with loss.adv_condition='style'): synthetic
-                        photos of other scenes, each painted in the style of the batch's style
-                        image at its position: real (painting, style image) pairs of one style
-                        for a style-conditioned D (input_pipeline; needs synthetic painting style).
+                        photos drawn independently of the content (their own shuffle; held out:
+                        the next scene's), each painted in the style of the batch's style image
+                        at its position: real (painting, style image) pairs of one style for a
+                        style-conditioned D (input_pipeline; needs synthetic painting style).
 
 Elements stay undecoded (encoded bytes or file paths) so that shuffling and skipping to a
 resume position cost nothing; data/stream.py decodes them. Every element also carries its
