@@ -85,6 +85,17 @@ def assert_batches_equal(a, b):
       np.testing.assert_array_equal(x[k], y[k], err_msg=k)
 
 
+def assert_resumes(config, full):
+  """A fresh iterator restored after 4 batches yields full[4:6] (the positions are JSON)."""
+  it = input_pipeline.create_train_iterator(config, **KW)
+  take(it, 4)
+  state = json.loads(json.dumps(it.get_state()))
+  assert set(state["positions"]) == {"content", "style", "real"}
+  resumed = input_pipeline.create_train_iterator(config, **KW)
+  resumed.set_state(state)
+  assert_batches_equal(take(resumed, 2), full[4:])
+
+
 def colours(k):
   """Style k's possible painting colours: its palette and its darkened palette."""
   palette = synthetic.style_palette(k)
@@ -230,13 +241,7 @@ def test_supervised_target_is_the_painting_of_content_in_the_style_images_style(
     np.testing.assert_array_equal(batch["target"], synthetic.painting_signed(batch["content"], ks))
   assert len({style_of(image, n) for b in full for image in b["style"]}) == n
   # Resume: the style index travels with its painting, so the targets are the same.
-  it = input_pipeline.create_train_iterator(config, **KW)
-  take(it, 4)
-  state = json.loads(json.dumps(it.get_state()))
-  assert set(state["positions"]) == {"content", "style", "real"}
-  resumed = input_pipeline.create_train_iterator(config, **KW)
-  resumed.set_state(state)
-  assert_batches_equal(take(resumed, 2), full[4:])
+  assert_resumes(config, full)
   # Held out: the eval batch's target is the same known answer.
   ev = input_pipeline.load_eval_batch(config, 3)
   ks = [style_of(image, n) for image in ev["style"]]
@@ -292,13 +297,7 @@ def test_same_style_reals_are_other_scenes_in_each_style_images_style(syn_dir):
     own += sum(np.array_equal(r, a) for r, a in zip(batch["real"], answers))
   assert own <= 6, own  # of 24
   assert len({style_of(image, n) for b in full for image in b["style"]}) == n
-  resumed = input_pipeline.create_train_iterator(config, **KW)
-  take(resumed, 4)
-  state = json.loads(json.dumps(resumed.get_state()))
-  assert set(state["positions"]) == {"content", "style", "real"}
-  again = input_pipeline.create_train_iterator(config, **KW)
-  again.set_state(state)
-  assert_batches_equal(take(again, 2), full[4:])
+  assert_resumes(config, full)
   ev, splits = input_pipeline.load_eval_data(config, 4)
   ks = [style_of(image, n) for image in ev["style"]]
   np.testing.assert_array_equal(
