@@ -23,12 +23,12 @@ import resource
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganstyle_jax import build, console, families, gatys, ops, parallel
+from ganstyle_jax import build, errors, families, gatys, ops, parallel
 from ganstyle_jax.config_base import base_config
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import generators
@@ -235,26 +235,22 @@ def bench_stylize(
 def main(argv):
   if len(argv) != 2 or argv[1] not in ("train", "stylize"):
     sys.exit("usage: python -m ganstyle_jax.benchmark train|stylize [--flags]")
-  console.configure()
   f = flags.FLAGS
-  try:
-    if argv[1] == "train":
-      config = bench_config(
-        f.model,
-        f.image_size,
-        f.global_batch_size,
-        f.parallelism,
-        f.compute_dtype,
-        not f.no_adv,
-        f.n_blocks,
-      )
-      result = bench_train(config, warmup=f.warmup, steps=f.steps, peak_flops=f.peak_flops)
-    else:
-      result = bench_stylize(
-        f.image_size, method=f.method, warmup=f.warmup, steps=f.steps, compute_dtype=f.compute_dtype
-      )
-  except UserError as e:
-    sys.exit(f"error: {e}")
+  if argv[1] == "train":
+    config = bench_config(
+      f.model,
+      f.image_size,
+      f.global_batch_size,
+      f.parallelism,
+      f.compute_dtype,
+      not f.no_adv,
+      f.n_blocks,
+    )
+    result = bench_train(config, warmup=f.warmup, steps=f.steps, peak_flops=f.peak_flops)
+  else:
+    result = bench_stylize(
+      f.image_size, method=f.method, warmup=f.warmup, steps=f.steps, compute_dtype=f.compute_dtype
+    )
   print(json.dumps(result), flush=True)
 
 
@@ -276,7 +272,7 @@ def run():
     ["generator", "optimize"],
     "stylize: the trained-generator path or Gatys optimisation (per step).",
   )
-  app.run(main)
+  errors.run_cli(main)
 
 
 if __name__ == "__main__":

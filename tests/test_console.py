@@ -4,6 +4,10 @@ short form of warnings, the hidden library records, and the training summary's e
 import io
 import logging
 
+import pytest
+
+import helpers
+
 from ganstyle_jax import console, evaluate
 
 
@@ -70,3 +74,14 @@ def test_summary_names_psnr_against_every_baseline():
   assert lines[2] == "  SSIM 0.065  vs identity 0.097 (-0.032)"
   lines = evaluate.summary_lines({"swd": 2.0, "swd_identity": 3.0}, 4, 8)
   assert lines[1] == "  swd 2 (identity 3)"
+
+
+@pytest.mark.parametrize("tool", ["main", "stylize", "evaluate", "export", "benchmark", "app"])
+def test_a_flag_error_is_one_line_without_library_notices(tool):
+  """Every command-line tool: an unknown flag is one `error:` line on stderr, and nothing else
+  (TF's start-up notices from importing the data package included)."""
+  proc = helpers.run_module(tool, "--no_such_flag=1")
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  assert lines[0].startswith("error: Unknown command line flag 'no_such_flag'"), lines
+  assert len(lines) == (2 if tool == "main" else 1), lines  # main adds its usage line

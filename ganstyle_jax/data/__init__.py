@@ -1,1 +1,7 @@
 """Datasets embedded in ganstyle_jax (`synthetic`: procedural photos and their known painting)."""
+
+from ganstyle_jax import console
+
+# TF enters the package here (tf.data): without its start-up notices on stderr, which every
+# command-line tool would otherwise print before its first line (console.import_tensorflow).
+console.import_tensorflow(hide_notices=True)
