@@ -1,5 +1,9 @@
 """Tests for the embedded synthetic dataset: scenes, the fixed painting function, the builder."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -86,6 +90,31 @@ def test_builder_builds_offline_with_paired_test_split(tmp_path):
   # A second call reuses the prepared data.
   again = synthetic.get_builder(size=24, num_train=6, num_test=3, data_dir=str(tmp_path))
   assert again.is_prepared()
+
+
+def test_builds_started_together_all_succeed_with_one_copy(tmp_path):
+  """Runs started at once on a fresh machine: one process builds, the others wait for it and
+  read its copy (without the lock all but one failed renaming their copy into place)."""
+  code = (
+    "import sys; from ganstyle_jax.data import synthetic; "
+    "b = synthetic.get_builder(size=24, num_train=40, num_test=3, data_dir=sys.argv[1]); "
+    "print(b.info.splits['train_photo'].num_examples)"
+  )
+  procs = [
+    subprocess.Popen(
+      [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    for _ in range(3)
+  ]
+  results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+  for rc, out, err in results:
+    assert rc == 0, err.decode()[-2000:]
+    assert out.decode().split()[-1] == "40"  # the last line; TFDS prints its progress before
+  builds = sum(b"Preparing the embedded synthetic dataset" in err for _, _, err in results)
+  assert builds == 1, [err.decode()[-500:] for _, _, err in results]
+  # One prepared copy, no leftover temporary directory of a losing build.
+  versions = os.listdir(tmp_path / "ganstyle_synthetic" / "s24_n40_t3_seed0")
+  assert versions == [str(synthetic.GanstyleSynthetic.VERSION)], versions
 
 
 # ---------------------------------------------------------------------------- painting styles

@@ -46,6 +46,7 @@ known answer painting_k(C_i)) triple; for paintings, the image itself.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -54,6 +55,11 @@ from typing import Any, Iterator, Sequence
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
+
+try:
+  import fcntl
+except ImportError:  # Windows: no flock; concurrent first builds are not guarded there
+  fcntl = None
 
 # The painting palette (RGB in [0, 1]); part of the fixed, documented style function.
 PALETTE = np.array(
@@ -581,19 +587,40 @@ def get_builder(
   config = make_config(size, num_train, num_test, seed, styles)
   registered = {c.name for c in GanstyleSynthetic.BUILDER_CONFIGS}
   # TFDS accepts a registered config only by name, and an unregistered one as an object.
+  data_dir = data_dir or default_data_dir()
   builder = GanstyleSynthetic(
-    config=config.name if config.name in registered else config,
-    data_dir=data_dir or default_data_dir(),
+    config=config.name if config.name in registered else config, data_dir=data_dir
   )
   if prepare and not builder.is_prepared():
     from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
 
-    console.write(
-      f"Preparing the embedded synthetic dataset {config.name} in {builder.data_dir} (once)",
-      err=True,
-    )
-    with console.tfds_quiet():
-      builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+    # Runs started together on a fresh machine would all build it, and all but the first
+    # fail renaming their copy into place: one builds, the others wait and read its copy.
+    with _build_lock(os.path.join(data_dir, f"ganstyle_synthetic_{config.name}.lock")):
+      if builder.is_prepared():  # built meanwhile: read its info afresh
+        return GanstyleSynthetic(config=builder.builder_config, data_dir=data_dir)
+      console.write(
+        f"Preparing the embedded synthetic dataset {config.name} in {builder.data_dir} (once)",
+        err=True,
       )
+      with console.tfds_quiet():
+        builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+        )
   return builder
+
+
+@contextlib.contextmanager
+def _build_lock(path: str):
+  """An exclusive lock (flock) on the file `path`, held while one process builds a dataset;
+  a no-op where `path` is not a local path (gs://...)."""
+  if "://" in path or fcntl is None:
+    yield
+    return
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
