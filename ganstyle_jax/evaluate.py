@@ -157,8 +157,11 @@ def known_answer_scores(content, style, generated, target=None) -> dict[str, flo
   result = synthetic.known_answer_metrics(content, generated, target)
   transfer = baselines.known_answer_baselines(content, style, target)
   result.update({k: v for k, v in transfer.items() if k.endswith("_colour_transfer")})
-  # The stored answer is rounded to uint8: within one grey level, blind *is* the answer.
-  if not bool(jnp.allclose(blind, target, rtol=0.0, atol=1.01 / 127.5)):
+  # The stored answer is rounded to uint8 and was painted from the unrounded photo: where all
+  # but a few pixels (ties at an edge threshold or between two palette colours) are within
+  # one grey level, blind *is* the answer (the single-style benchmark), not a baseline.
+  off = jnp.mean(jnp.any(jnp.abs(blind - target) > 1.01 / 127.5, axis=-1))
+  if float(off) > 0.01:
     result["psnr_style_blind"] = float(jnp.mean(metrics.psnr(blind, target)))
     result["ssim_style_blind"] = float(jnp.mean(metrics.ssim(blind, target)))
   return result
