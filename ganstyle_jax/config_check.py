@@ -187,6 +187,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"'none' for {config.model.name} (a style-conditioned D is adain_gan's: it judges "
       "(image, style image) pairs)",
     )
+  if config.model.generator.get("residual", False) and config.model.name != "cyclegan":
+    _fail(
+      "model.generator.residual",
+      True,
+      f"False for {config.model.name} (the residual output is cyclegan's ResNet generator's)",
+    )
   temporal = config.loss.get("w_temporal", 0.0)
   if temporal > 0 and not families.get(config.model.name).temporal_loss:
     with_it = [name for name, f in families.FAMILIES.items() if f.temporal_loss]

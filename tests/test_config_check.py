@@ -93,6 +93,21 @@ def test_style_conditioned_d_is_adain_gans(model):
   )
 
 
+@pytest.mark.parametrize("model", ["adain_gan", "pix2pix"])
+def test_residual_generator_is_cyclegans(model):
+  config = tiny_config("cyclegan")
+  config.model.generator.residual = True
+  config_check.validate(config)
+  config = tiny_config(model)
+  config.model.generator.residual = True
+  with pytest.raises(config_check.ConfigValueError) as e:
+    config_check.validate(config)
+  assert str(e.value) == (
+    f"config.model.generator.residual=True is out of range: use False for {model} (the "
+    "residual output is cyclegan's ResNet generator's)"
+  )
+
+
 def test_train_checks_before_writing(tmp_path):
   config = tiny_config("adain_gan")
   config.keep_checkpoints = 0

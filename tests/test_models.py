@@ -495,3 +495,20 @@ def test_conv2d_bfloat16_gradients(out_channels, by_image_bytes):
   g32 = jax.jit(jax.grad(loss, argnums=1))(x, w)
   assert g16.dtype == jnp.bfloat16
   np.testing.assert_allclose(g16.astype(jnp.float32), g32, atol=0.05 * float(jnp.abs(g32).max()))
+
+
+def test_residual_resnet_generator_starts_as_the_identity_and_learns_a_change():
+  """residual=True: the same parameters; at init G(x) = x (clipped to +-0.99); the last conv
+  is the only zero layer, so a gradient step moves the output away from x."""
+  x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
+  plain, res = (generators.ResNetGenerator(ngf=8, n_blocks=1, residual=r) for r in (False, True))
+  assert n_params(abstract_init(res, X64)) == n_params(abstract_init(plain, X64))
+  params = jax.jit(res.init)(jax.random.key(0), x)
+  clip = generators.ResNetGenerator.RESIDUAL_CLIP
+  np.testing.assert_allclose(res.apply(params, x), jnp.clip(x, -clip, clip), atol=1e-6)
+  target = -x  # any change: its gradient reaches the zero last conv
+  loss = lambda p: jnp.mean((res.apply(p, x) - target) ** 2)
+  grads = jax.grad(loss)(params)
+  moved = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
+  assert loss(moved) < loss(params)
+  assert float(jnp.max(jnp.abs(res.apply(moved, x)))) < 1  # still an image in (-1, 1)

@@ -29,7 +29,11 @@ def batch_keys(config: ml_collections.ConfigDict) -> dict[str, str]:
 def build_networks(config: ml_collections.ConfigDict, dtype, conv_policy: ops.ConvPolicy):
   gc = config.model.generator
   g = generators.ResNetGenerator(
-    ngf=gc.ngf, n_blocks=gc.n_blocks, dtype=dtype, conv_policy=conv_policy
+    ngf=gc.ngf,
+    n_blocks=gc.n_blocks,
+    residual=gc.residual,
+    dtype=dtype,
+    conv_policy=conv_policy,
   )
   return g, base.discriminator(config.model.discriminator, dtype, conv_policy)
 
