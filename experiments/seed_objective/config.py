@@ -61,11 +61,23 @@ def _supervised(c):
   return c
 
 
-def _cyclegan():
-  """configs/demo_cyclegan.py on the single-style benchmark, STEPS steps."""
+def _cyclegan_residual():
+  """configs/demo_cyclegan.py on the single-style benchmark, STEPS steps: generators that
+  start as the identity (model.generator.residual), a spectrally normalised PatchGAN without
+  instance norm (the best of six seed-0 probes, session 11: see the study README)."""
   c = runpy.run_path(os.path.join(REPO, "configs", "demo_cyclegan.py"))["get_config"]()
   _schedule(c)
   c.data.synthetic_styles = 1
+  return c
+
+
+def _cyclegan():
+  """Session 8's CycleGAN: the demo config before session 11 (tanh generators, instance-norm
+  PatchGAN)."""
+  c = _cyclegan_residual()
+  c.model.generator.residual = False
+  c.model.discriminator.norm = "instance"
+  c.model.discriminator.spectral_norm = False
   return c
 
 
@@ -139,6 +151,7 @@ ARMS = {
   "single_no_adv": lambda: single_style(_no_adv(recipe())),
   "single_adain": lambda: single_style(_adv("hinge")(recipe())),
   "single_cyclegan": _cyclegan,
+  "single_cyclegan_residual": _cyclegan_residual,
   "single_pix2pix": _pix2pix,
 }
 LABELS = {
@@ -157,7 +170,8 @@ LABELS = {
   "hinge_long": "AdaIN-GAN, hinge, 3000 steps",
   "single_no_adv": "AdaIN, no adversarial term",
   "single_adain": "AdaIN-GAN, hinge (session 8's demo recipe)",
-  "single_cyclegan": "CycleGAN (demo config)",
+  "single_cyclegan": "CycleGAN (session 8's demo config)",
+  "single_cyclegan_residual": "CycleGAN, G starts as the identity, spectral-norm D (demo config)",
   "single_pix2pix": "ceiling: pix2pix (paired)",
 }
 BENCHMARKS = {
@@ -176,7 +190,13 @@ BENCHMARKS = {
     "colour_supervised",
     "colour_cond_hinge",
   ),
-  "single_style": ("single_no_adv", "single_adain", "single_cyclegan", "single_pix2pix"),
+  "single_style": (
+    "single_no_adv",
+    "single_adain",
+    "single_cyclegan",
+    "single_cyclegan_residual",
+    "single_pix2pix",
+  ),
 }
 
 
