@@ -31,10 +31,10 @@ def run_module(module: str, *args, cwd=REPO, env=None) -> subprocess.CompletedPr
   )
 
 
-def with_sgd(build_setup):
+def with_sgd(build_setup, lr: float = 1e-4):
   """Wraps build_setup to use SGD: Adam turns float noise in near-zero gradients (biases
   before instance norm) into lr-sized steps; SGD keeps updates proportional to the gradients,
   so runs that differ only in reduction order can be compared."""
   return lambda config: dataclasses.replace(
-    build_setup(config), g_tx=optax.sgd(1e-4), d_tx=optax.sgd(1e-4)
+    build_setup(config), g_tx=optax.sgd(lr), d_tx=optax.sgd(lr)
   )

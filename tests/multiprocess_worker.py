@@ -66,7 +66,9 @@ def main(argv):
   input_pipeline.create_train_iterator = lambda config, **kw: FixedGlobalBatches(
     config, jax.process_index(), jax.process_count(), sigterm_batch
   )
-  build.build_setup = helpers.with_sgd(build.build_setup)
+  # On these uniform-noise batches the tiny config's losses are large: SGD at 1e-4 diverges
+  # by step 6 (inf content loss), which a run longer than a few steps reaches.
+  build.build_setup = helpers.with_sgd(build.build_setup, lr=1e-5)
   config = tiny.tiny_config("adain_gan", parallelism, steps=int(steps))
   config.data.data_dir = data_dir
   config.checkpoint_every_steps = 2
