@@ -9,8 +9,8 @@ are parsed (`errors.run_cli` does it for the tools that use it). At the default 
   less a few known, harmless library warnings (TFDS's "Using custom data configuration" for
   the embedded dataset, TF's deprecation notices inside TFDS);
 - the native (C++) INFO and WARNING records of TF and XLA are hidden (TF_CPP_MIN_LOG_LEVEL=2
-  where it is unset or JAX's default 1), TF's start-up notices (`import_tensorflow`; the
-  data package imports TF through it, so they are hidden in library use too), and
+  where it is unset or JAX's default 1), TF's start-up notices (`import_tensorflow`, through
+  which the data package imports TF: hidden at every verbosity and in library use), and
   TFDS's progress bars and messages while it builds the embedded dataset (one line says
   that it does).
 
@@ -146,16 +146,13 @@ def quiet_native_logs() -> None:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
 
-def import_tensorflow(hide_notices: bool | None = None) -> None:
-  """Imports TensorFlow (the input pipeline's tf.data) with stderr closed meanwhile, in
-  console mode or where `hide_notices` says so: TF prints its oneDNN notices through absl's
-  C++ logging before that logging is set up, whatever TF_CPP_MIN_LOG_LEVEL says (TF 2.21: two
-  notices on every import). An import error is still raised."""
-  if hide_notices is None:
-    hide_notices = quiet()
-  if not hide_notices or "tensorflow" in sys.modules:
-    import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-
+def import_tensorflow() -> None:
+  """Imports TensorFlow (the input pipeline's tf.data) with stderr closed meanwhile: TF prints
+  its oneDNN notices through absl's C++ logging before that logging is set up, whatever
+  TF_CPP_MIN_LOG_LEVEL says (TF 2.21: two notices on every import), and every command-line
+  tool would print them before its first line. The data package imports TF through this, in
+  library use too. An import error is still raised."""
+  if "tensorflow" in sys.modules:
     return
   sys.stderr.flush()
   saved = os.dup(2)

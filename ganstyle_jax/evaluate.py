@@ -315,8 +315,6 @@ def evaluate_run(
   FID network), 'torchvision' for torchvision's ImageNet Inception-v3 weights. The generator
   renders batch_size images at a time (show_progress: with a console progress bar).
   """
-  # TF (the input pipeline) is imported here, not with this module: the CLI first sets up
-  # the console (console.configure, console.import_tensorflow).
   from ganstyle_jax import input_pipeline  # pylint: disable=g-import-not-at-top
 
   if batch_size < 1:
@@ -381,7 +379,6 @@ def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   f = flags.FLAGS
-  console.import_tensorflow()  # quietly: evaluate_run imports the input pipeline
   report = evaluate_run(
     f.workdir,
     step=f.step,

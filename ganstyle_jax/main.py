@@ -38,7 +38,6 @@ def main(argv):
   from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
 
   console.configure()
-  console.import_tensorflow()  # quietly (the input pipeline's tf.data)
   from ganstyle_jax import distributed, train  # after flag parsing: importing TF/JAX is slow
   from ganstyle_jax.errors import UserError
 

@@ -106,12 +106,12 @@ def test_builds_started_together_all_succeed_with_one_copy(tmp_path):
     )
     for _ in range(3)
   ]
-  results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
-  for rc, out, err in results:
+  results = [(*p.communicate(timeout=300), p.returncode) for p in procs]
+  for out, err, rc in results:
     assert rc == 0, err.decode()[-2000:]
     assert out.decode().split()[-1] == "40"  # the last line; TFDS prints its progress before
-  builds = sum(b"Preparing the embedded synthetic dataset" in err for _, _, err in results)
-  assert builds == 1, [err.decode()[-500:] for _, _, err in results]
+  builds = sum(b"Preparing the embedded synthetic dataset" in err for _, err, _ in results)
+  assert builds == 1, [err.decode()[-500:] for _, err, _ in results]
   # One prepared copy, no leftover temporary directory of a losing build.
   versions = os.listdir(tmp_path / "ganstyle_synthetic" / "s24_n40_t3_seed0")
   assert versions == [str(synthetic.GanstyleSynthetic.VERSION)], versions

@@ -2,6 +2,5 @@
 
 from ganstyle_jax import console
 
-# TF enters the package here (tf.data): without its start-up notices on stderr, which every
-# command-line tool would otherwise print before its first line (console.import_tensorflow).
-console.import_tensorflow(hide_notices=True)
+# TF enters the package here (tf.data), without its start-up notices on stderr.
+console.import_tensorflow()
