@@ -27,10 +27,8 @@ from absl import logging
 import numpy as np
 
 from ganstyle_jax import families
-from ganstyle_jax.data import stream
+from ganstyle_jax.data import KNOWN_ANSWER, SAME_STYLE, stream
 from ganstyle_jax.data.sources import (
-  KNOWN_ANSWER,
-  SAME_STYLE,
   Elements,
   Source,
   paired_folder_elements,

@@ -3,6 +3,8 @@ short form of warnings, the hidden library records, and the training summary's e
 
 import io
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -85,3 +87,19 @@ def test_a_flag_error_is_one_line_without_library_notices(tool):
   assert proc.returncode == 1, proc.stderr[-2000:]
   assert lines[0].startswith("error: Unknown command line flag 'no_such_flag'"), lines
   assert len(lines) == (2 if tool == "main" else 1), lines  # main adds its usage line
+
+
+def test_models_families_stylize_and_benchmark_start_without_tensorflow():
+  """TF (the input pipeline's) is imported by the data sources alone: the networks, the
+  families, stylizing and the benchmarks start without it (seconds saved at every start, and
+  the benchmarks run where TF is not installed)."""
+  code = (
+    "import sys; import ganstyle_jax.families, ganstyle_jax.stylize, ganstyle_jax.benchmark; "
+    "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', "
+    "'tensorflow_datasets')))"
+  )
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert proc.stdout.strip() == "[]", proc.stdout[-500:]
+  code = "import sys; import ganstyle_jax.data.sources; print('tensorflow' in sys.modules)"
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert proc.stdout.strip() == "True"

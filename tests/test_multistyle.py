@@ -13,7 +13,7 @@ import pytest
 from ganstyle_jax import baselines, evaluate, families, input_pipeline, metrics
 from ganstyle_jax.config_base import base_config
 from ganstyle_jax.data import stream, synthetic
-from ganstyle_jax.data.sources import KNOWN_ANSWER, SAME_STYLE
+from ganstyle_jax.data import KNOWN_ANSWER, SAME_STYLE
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import vgg
 

@@ -33,27 +33,14 @@ import os
 
 from absl import logging
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
+from ganstyle_jax.data import KNOWN_ANSWER, SAME_STYLE
 from ganstyle_jax.data.decode import IMAGE_EXTENSIONS
+from ganstyle_jax.data.tf_quiet import tf, tfds
 from ganstyle_jax.errors import UserError
 
-KNOWN_ANSWER = "synthetic:known_answer"
-SAME_STYLE = "synthetic:same_style"
 UNKNOWN_STYLE = -1  # the 'style' of an element whose painting style is not known
 
-
-def _hide_accelerators_from_tf() -> None:
-  """TensorFlow only feeds data here: it must not take GPU/TPU memory from JAX."""
-  for kind in ("GPU", "TPU"):
-    try:
-      tf.config.set_visible_devices([], kind)
-    except (RuntimeError, ValueError):  # already initialised, or no such device type
-      pass
-
-
-_hide_accelerators_from_tf()
 
 
 def first_line(e: BaseException) -> str:

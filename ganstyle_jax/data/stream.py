@@ -33,10 +33,9 @@ from typing import Any, Sequence
 
 from absl import logging
 import numpy as np
-import tensorflow as tf
-
 from ganstyle_jax.data import decode
 from ganstyle_jax.data.sources import Elements, first_line
+from ganstyle_jax.data.tf_quiet import tf
 from ganstyle_jax.errors import UserError
 
 _INFINITE_EPOCHS = 2**62

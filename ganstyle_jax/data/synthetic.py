@@ -54,7 +54,8 @@ from typing import Any, Iterator, Sequence
 
 from etils import epath
 import numpy as np
-import tensorflow_datasets as tfds
+
+from ganstyle_jax.data.tf_quiet import tfds
 
 try:
   import fcntl

@@ -19,7 +19,7 @@ from ganstyle_jax import losses, ops, steps
 from ganstyle_jax.families import base
 from ganstyle_jax.models import generators
 from ganstyle_jax.models import vgg as vgg_lib
-from ganstyle_jax.data.sources import SAME_STYLE
+from ganstyle_jax.data import SAME_STYLE
 from ganstyle_jax.errors import UserError
 from ganstyle_jax.ops import warping
 from ganstyle_jax.state import GanState
