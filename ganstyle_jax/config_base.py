@@ -20,6 +20,9 @@ def _optim(lr: float = 2e-4) -> ml_collections.ConfigDict:
       decay_start_step=0,  # 'linear': step at which the linear decay to 0 starts
       warmup_steps=0,  # linear warm-up from 0 (any schedule)
       grad_clip_norm=0.0,  # clip the global gradient norm to this; 0 = off
+      # 'REGEX=SCALE,...': lr x SCALE for parameters whose path ('colour/query_filter',
+      # 'decoder/conv0/conv/kernel') the regex matches, first rule wins; '' = none
+      lr_scales="",
     )
   )
 

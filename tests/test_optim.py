@@ -75,3 +75,50 @@ def updates_of(c, params, grads):
   _, state = tx.update(grads, state, params)
   up, _ = tx.update({"w": jnp.ones(3)}, state, params)
   return np.asarray(up["w"])
+
+
+def test_lr_scales_equal_adam_at_the_scaled_rate_per_group():
+  params = {"colour": {"q": jnp.zeros(2)}, "decoder": {"conv0": {"kernel": jnp.zeros(3)}}}
+  grads_seq = [
+    {"colour": {"q": jnp.array([1.0, -2.0])}, "decoder": {"conv0": {"kernel": jnp.ones(3)}}},
+    {"colour": {"q": jnp.array([0.5, 3.0])}, "decoder": {"conv0": {"kernel": -jnp.ones(3)}}},
+  ]
+  tx = optim.optimizer(cfg(lr=0.1, lr_scales="^col=25, conv0/kernel=0.5"), 10)
+  # The reference: one Adam per group (optax.multi_transform) at lr 2.5 and 0.05.
+  labels = {"colour": {"q": "fast"}, "decoder": {"conv0": {"kernel": "slow"}}}
+  ref = optax.multi_transform(
+    {"fast": optax.adam(2.5, b1=0.5, b2=0.999), "slow": optax.adam(0.05, b1=0.5, b2=0.999)},
+    labels,
+  )
+  state, ref_state = tx.init(params), ref.init(params)
+  for g in grads_seq:
+    up, state = tx.update(g, state, params)
+    ref_up, ref_state = ref.update(g, ref_state, params)
+    np.testing.assert_allclose(up["colour"]["q"], ref_up["colour"]["q"], rtol=1e-6)
+    np.testing.assert_allclose(
+      up["decoder"]["conv0"]["kernel"], ref_up["decoder"]["conv0"]["kernel"], rtol=1e-6
+    )
+
+
+def test_lr_scales_first_matching_rule_wins_and_others_keep_the_rate():
+  params = {"a": {"w": jnp.zeros(1)}, "b": {"w": jnp.zeros(1)}}
+  grads = {"a": {"w": jnp.ones(1)}, "b": {"w": jnp.ones(1)}}
+  tx = optim.optimizer(cfg(lr=0.1, lr_scales="a/w=3,w=2"), 10)
+  up, _ = tx.update(grads, tx.init(params), params)
+  # Adam's first step is lr * sign(g): a gets 3x, b the second rule's 2x.
+  np.testing.assert_allclose([up["a"]["w"][0], up["b"]["w"][0]], [-0.3, -0.2], rtol=1e-5)
+  plain = optim.optimizer(cfg(lr=0.1, lr_scales="a/w=3"), 10)
+  up, _ = plain.update(grads, plain.init(params), params)
+  np.testing.assert_allclose([up["a"]["w"][0], up["b"]["w"][0]], [-0.3, -0.1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["colour", "colour=", "=2", "colour=-1", "colour=x", "(=2"])
+def test_malformed_lr_scales_are_user_errors(spec):
+  with pytest.raises(UserError, match="malformed: write REGEX=SCALE"):
+    optim.optimizer(cfg(lr_scales=spec), 10)
+
+
+def test_an_lr_scales_pattern_that_matches_nothing_is_a_user_error():
+  tx = optim.optimizer(cfg(lr_scales="color=25"), 10)
+  with pytest.raises(UserError, match="'color' matches no parameter.*colour/q"):
+    tx.init({"colour": {"q": jnp.zeros(2)}})
