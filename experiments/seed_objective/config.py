@@ -95,6 +95,16 @@ def _pix2pix():
   return c
 
 
+def _steps(n):
+  """The same arm for n steps (evaluated every EVAL_EVERY)."""
+
+  def arm(c):
+    c.total_steps = c.checkpoint_every_steps = c.sample_every_steps = n
+    return c
+
+  return arm
+
+
 def _long(c):
   """The same arm at LONG_STEPS steps, evaluated every 500."""
   c.total_steps = c.checkpoint_every_steps = c.sample_every_steps = LONG_STEPS
@@ -151,6 +161,10 @@ ARMS = {
   "fast_colour_cond_hinge": lambda: _fast_colour(
     _colour(_style_conditioned(_adv("hinge")(recipe())))
   ),
+  "fast_colour_no_adv_1200": lambda: _steps(1200)(_fast_colour(_colour(_no_adv(recipe())))),
+  "fast_colour_cond_hinge_1200": lambda: _steps(1200)(
+    _fast_colour(_colour(_style_conditioned(_adv("hinge")(recipe()))))
+  ),
   "attn_no_adv": lambda: _attention(_no_adv(recipe())),
   "attn_hinge": lambda: _attention(_adv("hinge")(recipe())),
   "attn_supervised": lambda: _attention(_supervised(recipe())),
@@ -174,6 +188,8 @@ LABELS = {
   "fast_colour_no_adv": "colour-attention G (colour pick at 25x lr), no adversarial term",
   "fast_colour_supervised": "ceiling: colour-attention G (colour pick at 25x lr), L1 to the answer",
   "fast_colour_cond_hinge": "colour-attention G (colour pick at 25x lr), hinge, style-cond. D",
+  "fast_colour_no_adv_1200": "colour-attention G (colour pick at 25x lr), no adversarial term, 1200 steps",
+  "fast_colour_cond_hinge_1200": "colour-attention G (colour pick at 25x lr), hinge, style-cond. D, 1200 steps",
   "attn_no_adv": "attention G, no adversarial term",
   "attn_hinge": "attention G, hinge",
   "attn_supervised": "ceiling: attention G, L1 to the known answer",
@@ -207,6 +223,8 @@ BENCHMARKS = {
     "fast_colour_no_adv",
     "fast_colour_supervised",
     "fast_colour_cond_hinge",
+    "fast_colour_no_adv_1200",
+    "fast_colour_cond_hinge_1200",
   ),
   "single_style": (
     "single_no_adv",
