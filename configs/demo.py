@@ -24,9 +24,10 @@ floats differ (pip resolved newer libraries, among them TensorFlow 2.21, and the
 another model: the cause is not pinned down). Session 12 (2026-12-04, the same command on a
 fresh clone, 2 cores of an AMD EPYC running 1.8x slower than session 11's: 11.8 against 21.3
 images/s): 17.26 dB, SSIM 0.460, steps 0 -> 300 in 2m05s. The samples show flat regions in
-the style image's colours with the photo's layout, with speckle at some boundaries and without the answer's dark outlines. The gain comes from the
-colour attention itself: untrained, the same generator scores 17.75 dB, and training with the
-seed's losses loses some of it (17.38 dB at step 150; experiments/seed_objective/README.md).
+the style image's colours with the photo's layout, with speckle at some boundaries and
+without the answer's dark outlines. The gain comes from the colour attention itself:
+untrained, the same generator scores 17.75 dB, and training with the seed's losses loses some
+of it (17.38 dB at step 150; experiments/seed_objective/README.md).
 """
 
 from ganstyle_jax.config_base import base_config

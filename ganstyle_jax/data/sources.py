@@ -42,7 +42,6 @@ from ganstyle_jax.errors import UserError
 UNKNOWN_STYLE = -1  # the 'style' of an element whose painting style is not known
 
 
-
 def first_line(e: BaseException) -> str:
   """The first line of an exception's message (its type name if empty), for one-line errors."""
   text = str(e).strip()
