@@ -61,7 +61,7 @@ def parse_lr_scales(spec: str) -> tuple[tuple[str, float], ...]:
 
 def param_path(path) -> str:
   """A parameter's tree path as the names lr_scales matches: 'decoder/conv0/conv/kernel'."""
-  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+  return jax.tree_util.keystr(path, simple=True, separator="/")
 
 
 def scale_by_path(rules: tuple[tuple[str, float], ...]) -> optax.GradientTransformation:

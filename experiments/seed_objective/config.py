@@ -107,7 +107,7 @@ def _steps(n):
 
 def _long(c):
   """The same arm at LONG_STEPS steps, evaluated every 500."""
-  c.total_steps = c.checkpoint_every_steps = c.sample_every_steps = LONG_STEPS
+  c = _steps(LONG_STEPS)(c)
   c.eval_every_steps = 500
   return c
 

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 
 from absl import logging
 import numpy as np
+
 from ganstyle_jax.data import decode
 from ganstyle_jax.data.sources import Elements, first_line
 from ganstyle_jax.data.tf_quiet import tf
