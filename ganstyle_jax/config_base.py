@@ -95,6 +95,10 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
         transfer="adain",  # adain_gan: 'adain' (style mean/std) | 'attention' (the style's
         # features by content-to-style attention, a soft style swap) | 'colour' (each pixel takes
         # the style image's nearest colours by attention; the decoder adds shading and outlines)
+        outlines=False,  # adain_gan, transfer 'colour': a learned outline module darkens
+        # pixels where the photo's luminance changes sharply (starting at half brightness)
+        smooth_query=False,  # adain_gan, transfer 'colour': the colour pick's query filter
+        # starts as a 3x3 smoothing of the photo, not the identity (denoise, then quantise)
         ngf=64,  # cyclegan, pix2pix: generator width
         n_blocks=9,  # cyclegan: residual blocks (9 at 256 px, 6 at 128)
         residual=False,  # cyclegan: G = tanh(atanh(x) + net(x)), starting as the identity

@@ -193,6 +193,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
       True,
       f"False for {config.model.name} (the residual output is cyclegan's ResNet generator's)",
     )
+  g = config.model.generator
+  for key, what in (
+    ("outlines", "the outline module darkens the colour generator's output"),
+    ("smooth_query", "the query filter is the colour generator's"),
+  ):
+    if g.get(key, False) and (config.model.name, g.transfer) != ("adain_gan", "colour"):
+      _fail(
+        f"model.generator.{key}",
+        True,
+        f"False unless model.name='adain_gan' with model.generator.transfer='colour' ({what})",
+      )
   temporal = config.loss.get("w_temporal", 0.0)
   if temporal > 0 and not families.get(config.model.name).temporal_loss:
     with_it = [name for name, f in families.FAMILIES.items() if f.temporal_loss]

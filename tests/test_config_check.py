@@ -108,6 +108,30 @@ def test_residual_generator_is_cyclegans(model):
   )
 
 
+@pytest.mark.parametrize("model,transfer", [("adain_gan", "adain"), ("cyclegan", "colour")])
+@pytest.mark.parametrize(
+  "key,what",
+  [
+    ("outlines", "the outline module darkens the colour generator's output"),
+    ("smooth_query", "the query filter is the colour generator's"),
+  ],
+)
+def test_outlines_and_smooth_query_are_the_colour_generators(model, transfer, key, what):
+  config = tiny_config("adain_gan")
+  config.model.generator.transfer = "colour"
+  config.model.generator[key] = True
+  config_check.validate(config)
+  config = tiny_config(model)
+  config.model.generator.transfer = transfer
+  config.model.generator[key] = True
+  with pytest.raises(config_check.ConfigValueError) as e:
+    config_check.validate(config)
+  assert str(e.value) == (
+    f"config.model.generator.{key}=True is out of range: use False unless "
+    f"model.name='adain_gan' with model.generator.transfer='colour' ({what})"
+  )
+
+
 def test_train_checks_before_writing(tmp_path):
   config = tiny_config("adain_gan")
   config.keep_checkpoints = 0

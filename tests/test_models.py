@@ -227,6 +227,65 @@ def test_colour_generator_starts_as_colour_attention_and_keeps_alpha():
     g.apply(variables, content, style_features=t)
 
 
+def test_outlines_darken_sharp_luminance_edges_only():
+  # A vertical step from dark grey to light grey, a smooth ramp and a red/green boundary of
+  # (nearly) equal luminance: outlines on the step's two columns (central differences of the
+  # smoothed luminance are largest there), nowhere else.
+  x = np.full((1, 16, 48, 3), -0.6, np.float32)
+  x[:, :, 8:16] = 0.6  # the step at columns 7 | 8 (and back down at 15 | 16)
+  x[:, :, 16:32] = np.linspace(-0.5, 0.5, 16)[None, None, :, None]  # ramp: gradient 1 / 30
+  x[:, :, 32:40] = np.array([0.587, 0.299, 0.0]) / 0.886 * 2 - 1  # luminance ~ 0.5
+  x[:, :, 40:] = np.array([0.0, 0.299 / 0.587, 0.0]) * 2 - 1  # green of the same luminance
+  module = generators.Outlines()
+  params = module.init(jax.random.key(0), x)
+  log_gain = np.asarray(module.apply(params, x))[0, :, :, 0]
+  assert log_gain.shape == (16, 48) and log_gain.max() <= 0.0
+  np.testing.assert_allclose(log_gain[:, [7, 8]], np.log(0.5), atol=0.01)
+  # Elsewhere under 1% darker (the sigmoid's floor at m = 0 is sigmoid(-5) of log 0.5).
+  assert np.abs(log_gain[:, 1:6]).max() < 0.01 and np.abs(log_gain[:, 34:38]).max() < 0.01
+  assert np.abs(log_gain[:, 18:30]).max() < 0.05  # a ramp is shading, not an outline
+  # A flat image has finite gradients (the magnitude's epsilon) and no outlines.
+  flat = np.zeros((1, 8, 8, 3), np.float32)
+  grads = jax.grad(lambda p: module.apply(p, flat).sum())(params)
+  assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+  # log_gain scales the outlines: 0 turns them off.
+  off = {"params": {**params["params"], "log_gain": jnp.zeros(())}}
+  np.testing.assert_array_equal(module.apply(off, x), 0.0)
+
+
+def test_smooth_query_picks_the_colour_nearest_the_smoothed_pixel():
+  # A checkerboard of two colours: each pixel's nearest style colour is its own, but its 3x3
+  # binomial average is the board's mean (centre 4/16 and corners 4/16 its own colour, the
+  # four edge neighbours 8/16 the other), so with smooth_query every pixel picks the style
+  # colour nearest the mean.
+  a, b = np.array([-0.9, -0.9, -0.9]), np.array([0.9, 0.9, 0.9])
+  mid = np.array([0.1, 0.1, 0.1])  # nearest to the checkerboard's mean (0, 0, 0)
+  board = np.where((np.add.outer(np.arange(8), np.arange(8)) % 2)[..., None] == 0, a, b)
+  content = board[None].astype(np.float32)
+  style = np.stack([a, b, mid]).repeat(22, 0)[:64].reshape(1, 8, 8, 3).astype(np.float32)
+  for smooth, want in ((False, content[0, 1:-1, 1:-1]), (True, np.broadcast_to(mid, (6, 6, 3)))):
+    att = generators.ColourAttention(bandwidth=0.02, smooth_query=smooth)
+    out = att.apply(att.init(jax.random.key(0), content, style), content, style)
+    np.testing.assert_allclose(out[0, 1:-1, 1:-1], want, atol=1e-3)  # inside the edge padding
+
+
+def test_colour_generator_with_outlines_darkens_the_attended_colours():
+  key = jax.random.key(1)
+  content = jax.random.uniform(key, (2, 16, 16, 3), minval=-1, maxval=1)
+  style = jnp.flip(content, axis=(0, 2)) * 0.5
+  g = generators.AdaINGenerator(encoder_layer="relu2_1", transfer_kind="colour", outlines=True)
+  trained = generators.trained_params(g.init(key, content, style)["params"])
+  assert set(trained) == {"colour", "decoder", "outline"}
+  variables = generators.assemble_variables(vgg.load_params("random"), trained)
+  colour = generators.ColourAttention().apply({"params": trained["colour"]}, content, style)
+  gain = generators.Outlines().apply({"params": trained["outline"]}, content)
+  np.testing.assert_allclose(
+    g.apply(variables, content, style), (colour + 1) * np.exp(gain) - 1, atol=1e-5
+  )
+  with pytest.raises(ValueError, match="outlines and smooth_query need transfer_kind 'colour'"):
+    generators.AdaINGenerator(outlines=True).init(key, content, style)
+
+
 def test_decoder_mirrors_encoder():
   assert generators.decoder_plan("relu3_1") == [
     ("conv", 128),

@@ -203,8 +203,12 @@ def test_cli_folder_mode_skips_bad_files_and_keeps_every_output(adain_workdir, t
   ]
 
 
-@pytest.mark.parametrize("transfer", ["attention", "colour"])
-def test_attention_generator_stylizes_through_g_and_refuses_adain_only_options(transfer, tmp_path):
+@pytest.mark.parametrize(
+  "transfer,outlines", [("attention", False), ("colour", False), ("colour", True)]
+)
+def test_attention_generator_stylizes_through_g_and_refuses_adain_only_options(
+  transfer, outlines, tmp_path
+):
   import jax
 
   from ganstyle_jax import build
@@ -212,6 +216,7 @@ def test_attention_generator_stylizes_through_g_and_refuses_adain_only_options(t
 
   config = tiny_config("adain_gan", "jit")
   config.model.generator.transfer = transfer
+  config.model.generator.outlines = outlines
   setup = build.build_setup(config)
   g_params = setup.family.init_params(setup, jax.random.key(0), 32)["g_params"]
   vgg_variables = vgg.load_params("random")
@@ -258,6 +263,7 @@ def test_a_style_conditioned_run_loads_and_stylizes_with_its_trained_generator(t
   config.data.real = "synthetic:same_style"
   config.loss.adv_condition = "style"
   config.model.generator.transfer = "colour"
+  config.model.generator.outlines = True
   train.train_and_evaluate(config, str(tmp_path))
   s = ganstyle_jax.load(tmp_path)
   assert (s.step, s.name, s.config.loss.adv_condition) == (2, "adain_gan", "style")

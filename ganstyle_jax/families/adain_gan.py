@@ -48,6 +48,8 @@ def build_networks(config: ml_collections.ConfigDict, dtype, conv_policy: ops.Co
   g = generators.AdaINGenerator(
     encoder_layer=config.model.generator.encoder_layer,
     transfer_kind=config.model.generator.transfer,
+    outlines=config.model.generator.outlines,
+    smooth_query=config.model.generator.smooth_query,
     dtype=dtype,
     conv_policy=conv_policy,
   )
