@@ -30,10 +30,13 @@ def load(path: str, size: int) -> np.ndarray:
   return np.asarray(im, np.float32)[None] / 127.5 - 1
 
 
-def untrained_colour_generator(encoder_layer: str = "relu2_1", vgg_weights: str = "random"):
-  """(AdaINGenerator(transfer_kind='colour'), its variables as initialised): the decoder's
-  log-gain is 0, so the output is ColourAttention's, whatever the init seed."""
-  g = generators.AdaINGenerator(encoder_layer=encoder_layer, transfer_kind="colour")
+def untrained_colour_generator(
+  encoder_layer: str = "relu2_1", vgg_weights: str = "random", **options
+):
+  """(AdaINGenerator(transfer_kind='colour', **options), its variables as initialised): the
+  decoder's log-gain is 0, so the output is ColourAttention's (darkened by `Outlines` as
+  initialised with outlines=True), whatever the init seed."""
+  g = generators.AdaINGenerator(encoder_layer=encoder_layer, transfer_kind="colour", **options)
   x = jnp.zeros((1, 64, 64, 3))
   trained = generators.trained_params(g.init(jax.random.key(0), x, x)["params"])
   return g, generators.assemble_variables(vgg_lib.load_params(vgg_weights), trained)

@@ -151,6 +151,31 @@ def _fast_colour(c):
   return c
 
 
+def _outlines(c):
+  """The colour generator with its outline module (model.generator.outlines): dark lines where
+  the photo's luminance changes sharply, starting at half brightness, trained at G's rate."""
+  c.model.generator.outlines = True
+  return c
+
+
+def _strong_d(c):
+  """A D that can see outlines sooner: 5x G's learning rate (TTUR, Heusel et al. 2017), no
+  instance norm, w_adv 5. Trained alone to tell a painting from the same painting without its
+  outlines (d_probe.py, one seed), the study's D (instance norm, 2e-4) is near chance for
+  800 steps; without instance norm, or at 1e-3, it separates them from step 400-800."""
+  c.optim.d.lr = 1e-3
+  c.model.discriminator.norm = "none"
+  c.loss.w_adv = 5.0
+  return c
+
+
+def _smooth_query(c):
+  """The colour pick's query filter starts as a 3x3 binomial smoothing of the photo (denoise,
+  then quantise), not the identity (model.generator.smooth_query)."""
+  c.model.generator.smooth_query = True
+  return c
+
+
 ARMS = {
   "colour_no_adv": lambda: _colour(_no_adv(recipe())),
   "colour_hinge": lambda: _colour(_adv("hinge")(recipe())),
@@ -164,6 +189,14 @@ ARMS = {
   "fast_colour_no_adv_1200": lambda: _steps(1200)(_fast_colour(_colour(_no_adv(recipe())))),
   "fast_colour_cond_hinge_1200": lambda: _steps(1200)(
     _fast_colour(_colour(_style_conditioned(_adv("hinge")(recipe()))))
+  ),
+  "outline_no_adv": lambda: _outlines(_colour(_no_adv(recipe()))),
+  "outline_cond_hinge": lambda: _strong_d(
+    _outlines(_colour(_style_conditioned(_adv("hinge")(recipe()))))
+  ),
+  "smooth_outline_no_adv": lambda: _smooth_query(_outlines(_colour(_no_adv(recipe())))),
+  "smooth_outline_cond_hinge": lambda: _smooth_query(
+    _strong_d(_outlines(_colour(_style_conditioned(_adv("hinge")(recipe())))))
   ),
   "attn_no_adv": lambda: _attention(_no_adv(recipe())),
   "attn_hinge": lambda: _attention(_adv("hinge")(recipe())),
@@ -190,6 +223,10 @@ LABELS = {
   "fast_colour_cond_hinge": "colour-attention G (colour pick at 25x lr), hinge, style-cond. D",
   "fast_colour_no_adv_1200": "colour-attention G (colour pick at 25x lr), no adversarial term, 1200 steps",
   "fast_colour_cond_hinge_1200": "colour-attention G (colour pick at 25x lr), hinge, style-cond. D, 1200 steps",
+  "outline_no_adv": "colour-attention G + outlines, no adversarial term",
+  "outline_cond_hinge": "colour-attention G + outlines, hinge, style-cond. D at 5x lr, w_adv 5",
+  "smooth_outline_no_adv": "colour-attention G, smoothed query + outlines, no adversarial term",
+  "smooth_outline_cond_hinge": "colour-attention G, smoothed query + outlines, hinge, style-cond. D at 5x lr, w_adv 5",
   "attn_no_adv": "attention G, no adversarial term",
   "attn_hinge": "attention G, hinge",
   "attn_supervised": "ceiling: attention G, L1 to the known answer",
@@ -225,6 +262,10 @@ BENCHMARKS = {
     "fast_colour_cond_hinge",
     "fast_colour_no_adv_1200",
     "fast_colour_cond_hinge_1200",
+    "outline_no_adv",
+    "outline_cond_hinge",
+    "smooth_outline_no_adv",
+    "smooth_outline_cond_hinge",
   ),
   "single_style": (
     "single_no_adv",

@@ -4,7 +4,8 @@
         [--size=384] [--gatys_steps=200] [--photos=3]
 
 Trains configs/demo.py's recipe (frozen random VGG19) on random 64 px crops of the photos in
-DATA/content and the paintings in DATA/style (loaded at 128 px on the short side), then
+DATA/content and the paintings in DATA/style (loaded at 128 px on the short side; D judges
+the paintings alone, as a folder holds no pairs of paintings in one style), then
 stylizes the first PHOTOS photos at SIZE px (long side) with each of a few paintings, next to
 Gatys et al.'s optimisation with the same random VGG features (GATYS_STEPS Adam steps) and
 Reinhard colour transfer.
@@ -52,6 +53,7 @@ def main():
   config = runpy.run_path(os.path.join(REPO, "configs", "demo.py"))["get_config"]()
   config.data.content = f"folder:{data}/content"
   config.data.style = config.data.real = f"folder:{data}/style"
+  config.loss.adv_condition = "none"  # a folder of paintings has no same-style pairs to judge
   config.data.synthetic_styles = 1
   config.data.load_size = 128
   config.total_steps = args.steps

@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = os.path.join(HERE, "runs")
 CONFIG = runpy.run_path(os.path.join(HERE, "config.py"))
 BENCHMARKS = CONFIG["BENCHMARKS"]
+STYLES = CONFIG["STYLES"]
 
 
 def workdir(arm: str, seed: int) -> str:
@@ -69,6 +70,26 @@ def run_one(arm: str, seed: int) -> None:
     f"psnr {report['metrics']['psnr']:.2f}",
     flush=True,
   )
+
+
+def outline_darkening(wd: str | None, num_images: int) -> dict[str, float]:
+  """How a run's trained outline module (wd None: as initialised) darkens the held-out
+  photos: the mean factor exp(log-gain) on the known answer's edge pixels ("edges"; the
+  answer's own factor is 0.1-0.4) and on all other pixels ("elsewhere"; 1 is untouched)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  import ganstyle_jax  # pylint: disable=g-import-not-at-top
+  from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+  from ganstyle_jax.models import generators  # pylint: disable=g-import-not-at-top
+
+  if wd is None:
+    params = generators.Outlines().init(jax.random.key(0), np.zeros((1, 8, 8, 3)))["params"]
+  else:
+    params = ganstyle_jax.load(wd).g_params["outline"]
+  content = synthetic.heldout_pairs(num_images, 64, STYLES)["content"]
+  factor = np.exp(np.asarray(generators.Outlines().apply({"params": params}, content)))
+  edge = np.asarray(synthetic.painting_regions((np.asarray(content) + 1) / 2)[1])
+  return {"edges": float(factor[edge].mean()), "elsewhere": float(factor[~edge].mean())}
 
 
 def scalars(wd: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -124,15 +145,23 @@ def summarise(arms, seeds) -> dict:
           "steps": es[0]["total_steps"],
         }
       )
+      if CONFIG["get_config"](a).model.generator.get("outlines", False):
+        per_seed = [
+          outline_darkening(workdir(a, s), first_eval["num_images"]) for s in rows[-1]["seeds"]
+        ]
+        rows[-1]["outline_darkening"] = {
+          k: float(np.mean([d[k] for d in per_seed])) for k in ("edges", "elsewhere")
+        }
     results[bench] = {"num_images": first_eval["num_images"], "baselines": baselines, "arms": rows}
   return results
 
 
-def untrained_colour_reference(num_images: int) -> dict[str, float]:
+def untrained_colour_reference(num_images: int, **options) -> dict[str, float]:
   """The colour-attention generator as initialised (no training; the decoder's log-gain is 0,
-  so every output pixel is a soft nearest-colour pick from the style image, seed-independent),
-  scored like the arms on the first num_images held-out pairs: what the architecture gives
-  before any loss acts."""
+  so every output pixel is a soft nearest-colour pick from the style image, seed-independent;
+  options: outlines (darkened to half on the photo's sharp luminance edges), smooth_query (the
+  pick's query smoothed)), scored like the arms on the first num_images held-out pairs: what
+  the architecture gives before any loss acts."""
   import jax  # pylint: disable=g-import-not-at-top
 
   from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
@@ -140,7 +169,7 @@ def untrained_colour_reference(num_images: int) -> dict[str, float]:
   config = CONFIG["get_config"]("colour_no_adv")
   pairs = synthetic.heldout_pairs(num_images, 64, config.data.synthetic_styles)
   make = runpy.run_path(os.path.join(HERE, "colour_real.py"))["untrained_colour_generator"]
-  g, variables = make(config.model.generator.encoder_layer, config.model.vgg.weights)
+  g, variables = make(config.model.generator.encoder_layer, config.model.vgg.weights, **options)
   out = jax.numpy.clip(jax.jit(g.apply)(variables, pairs["content"], pairs["style"]), -1, 1)
   m = synthetic.known_answer_metrics(pairs["content"], out, pairs["target"], pairs["style"])
   return {"psnr": m["psnr"], "ssim": m["ssim"]}
@@ -178,7 +207,15 @@ def report(arms, seeds) -> None:
   results = merge_previous(copy.deepcopy(fresh), os.path.join(HERE, "results.json"))
   if "multi_style" in results:
     r = results["multi_style"]
-    r["references"] = {"colour_attention_untrained": untrained_colour_reference(r["num_images"])}
+    r["references"] = {
+      "colour_attention_untrained": untrained_colour_reference(r["num_images"]),
+      "colour_attention_outlines_untrained": untrained_colour_reference(
+        r["num_images"], outlines=True
+      ),
+      "colour_attention_smooth_outlines_untrained": untrained_colour_reference(
+        r["num_images"], outlines=True, smooth_query=True
+      ),
+    }
   with open(os.path.join(HERE, "results.json"), "w") as f:
     json.dump(results, f, indent=2, sort_keys=True)
   lines = []
@@ -198,10 +235,25 @@ def report(arms, seeds) -> None:
         + ", ".join(f"{s}: {p:.2f}" for s, p in zip(a["seeds"], a["psnr"]))
         + " |"
       )
-    for name, b in r["baselines"].items():
-      lines.append(f"| baseline: {name} | — | {b['psnr']:.2f} | {b['ssim']:.3f} | — | — |")
     for name, b in r.get("references", {}).items():
       lines.append(f"| reference: {name} | — | {b['psnr']:.2f} | {b['ssim']:.3f} | 0 | — |")
+    for name, b in r["baselines"].items():
+      lines.append(f"| baseline: {name} | — | {b['psnr']:.2f} | {b['ssim']:.3f} | — | — |")
+    outlined = [a for a in r["arms"] if "outline_darkening" in a]
+    if outlined:
+      lines += [
+        "",
+        "Outline module after training (mean factor on the held-out photos; answer: 0.1-0.4 "
+        "on edges, 1 elsewhere; as initialised: "
+        + "{edges:.2f} / {elsewhere:.3f}".format(**outline_darkening(None, r["num_images"]))
+        + "):",
+        "",
+        "| arm | on the answer's edges | elsewhere |",
+        "|---|---|---|",
+      ]
+      for a in outlined:
+        d = a["outline_darkening"]
+        lines.append(f"| {a['label']} | {d['edges']:.2f} | {d['elsewhere']:.3f} |")
     lines.append("")
   with open(os.path.join(HERE, "results.md"), "w") as f:
     f.write("\n".join(lines))
@@ -220,8 +272,10 @@ def report(arms, seeds) -> None:
       ax.fill_between(minutes, vals.min(0), vals.max(0), color=f"C{i}", alpha=0.15)
     for j, (name, b) in enumerate(r["baselines"].items()):
       ax.axhline(b["psnr"], color="k", ls=("--", ":", "-.")[j], label=f"baseline: {name}")
-    for name, b in results[bench].get("references", {}).items():
-      ax.axhline(b["psnr"], color="grey", lw=1, label=f"reference: {name}")
+    for k, (name, b) in enumerate(results[bench].get("references", {}).items()):
+      ax.axhline(
+        b["psnr"], color="grey", lw=1, ls=("-", "--", ":")[k % 3], label=f"reference: {name}"
+      )
     ax.set(
       title=f"{bench}: known-answer PSNR on held-out images",
       xlabel="CPU-minutes",
