@@ -94,13 +94,17 @@ def exports(workdir, trained, tmp_path_factory):
   return get
 
 
-def random_stylizer(model, seed=0, residual=False):
+def random_stylizer(model, seed=0, residual=False, colour=False):
   """A Stylizer of the tiny config with seeded random generator params: the init's shapes
   (traced, not run) filled with fan-in-scaled normal values, which costs no compilation.
-  residual: cyclegan's residual generator (model.generator.residual)."""
+  residual: cyclegan's residual generator (model.generator.residual); colour: adain_gan's
+  colour generator with its smoothed query and outlines (the demo's)."""
   config = tiny_config(model)
   if residual:
     config.model.generator.residual = True
+  if colour:
+    g = config.model.generator
+    g.transfer, g.outlines, g.smooth_query = "colour", True, True
   setup = build.build_setup(config)
   shapes = jax.eval_shape(
     lambda k: setup.family.init_params(setup, k, config.data.image_size)["g_params"],
@@ -206,6 +210,22 @@ def test_translation_random_params_parity_and_identical_reexport(
     again = export.export(s, fmt, tmp_path / "b" / "m", direction=direction)
     for name, path in files.items():
       assert again[name].read_bytes() == path.read_bytes(), name
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_colour_generator_random_params_parity(fmt, tmp_path):
+  """The demo's generator (colour pick with smoothed query, outlines) keeps H, W, h, w
+  symbolic in both formats: its 3x3 filters are convolutions of edge-padded images."""
+  need(fmt)
+  s = random_stylizer("adain_gan", seed=5, colour=True)
+  artifact = export.load(export.export(s, fmt, tmp_path / "m")["model"])
+  n, m = artifact.meta["min_size"], s.multiple
+  for i, ((h, w), (sh, sw)) in enumerate((((n, n + m), (n + m, n)), ((n + 2 * m, n), (n, n)))):
+    c, st = images.to_float(image(h, w, 40 + i)), images.to_float(image(sh, sw, 50 + i))
+    out = artifact(content=c, style=st, alpha=np.float32(0.5))["output"]
+    assert out.shape == (1, h, w, 3)
+    ref = np.clip(np.asarray(s._generate(s.variables, c, st, np.float32(0.5))), -1, 1)
+    record(f"adain_gan colour random {fmt}", np.abs(out - ref).max())
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

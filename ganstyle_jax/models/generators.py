@@ -98,6 +98,22 @@ class StyleAttention(nn.Module):
     return jnp.einsum("nqk,nkc->nqc", weights, f_s.reshape(n, -1, c)).reshape(n, h, w, c)
 
 
+def depthwise3x3(x: Array, kernel: Array) -> Array:
+  """x [N, H, W, C] filtered by kernel [3, 3, C, M] per channel (C * M outputs), edge
+  padding: one convolution, which exported graphs (ONNX too) keep with symbolic H and W."""
+  x = jnp.concatenate([x[:, :1], x, x[:, -1:]], axis=1)  # edge padding (jnp.pad's 'edge'
+  x = jnp.concatenate([x[:, :, :1], x, x[:, :, -1:]], axis=2)  # mode does not export to ONNX)
+  c, m = kernel.shape[2:]
+  return jax.lax.conv_general_dilated(
+    x,
+    kernel.reshape(3, 3, 1, c * m),
+    (1, 1),
+    "VALID",
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=c,
+  )
+
+
 def delta(key, shape, dtype=jnp.float32):
   """A 3x3 filter bank [3, 3, *C] that passes its input unchanged (the identity)."""
   del key
@@ -143,8 +159,7 @@ class ColourAttention(nn.Module):
   def __call__(self, content: Array, style: Array) -> Array:
     n, h, w, _ = content.shape
     filt = self.param("query_filter", binomial if self.smooth_query else delta, (3, 3, 3))
-    pad = jnp.pad(content.astype(jnp.float32), ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    q = sum(pad[:, i : i + h, j : j + w, :] * filt[i, j] for i in range(3) for j in range(3))
+    q = depthwise3x3(content.astype(jnp.float32), filt[:, :, :, None])
     values = self.key_grid(style.astype(jnp.float32), self.keys_side).reshape(n, -1, 3)
     proj = self.param("projection", lambda key, shape: jnp.eye(*shape), (3, 3))
     log_sharpness = self.param(
@@ -179,18 +194,15 @@ class Outlines(nn.Module):
 
   @nn.compact
   def __call__(self, content: Array) -> Array:
-    h, w = content.shape[1:3]
     rgb = (content.astype(jnp.float32) + 1.0) / 2.0
     weights = self.param(
       "luminance", lambda key, shape: jnp.array([0.299, 0.587, 0.114], jnp.float32), (3,)
     )
     smooth = self.param("smoothing", binomial, (3, 3))
-    y = jnp.pad(rgb @ weights, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    y = sum(y[:, i : i + h, j : j + w] * smooth[i, j] for i in range(3) for j in range(3))
-    y = jnp.pad(y, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    gx = (y[:, 1:-1, 2:] - y[:, 1:-1, :-2]) / 2.0
-    gy = (y[:, 2:, 1:-1] - y[:, :-2, 1:-1]) / 2.0
-    magnitude = jnp.sqrt(gx**2 + gy**2 + 1e-8)  # eps: a finite gradient where Y is flat
+    y = depthwise3x3((rgb * weights).sum(-1, keepdims=True), smooth[:, :, None, None])
+    central = jnp.zeros((3, 3)).at[1, 2].set(0.5).at[1, 0].set(-0.5)  # (Y[j+1] - Y[j-1]) / 2
+    g = depthwise3x3(y, jnp.stack([central, central.T], -1)[:, :, None, :])  # gx, gy
+    magnitude = jnp.sqrt((g**2).sum(-1) + 1e-8)  # eps: a finite gradient where Y is flat
     threshold = self.param("threshold", nn.initializers.constant(self.threshold), ())
     log_width = self.param("log_width", nn.initializers.constant(math.log(self.width)), ())
     log_gain = self.param("log_gain", nn.initializers.constant(self.initial_log_gain), ())
