@@ -1,33 +1,36 @@
-"""Demo: adain_gan (the seed's G(C, S)) with colour attention on the multi-style synthetic
-benchmark, CPU.
+"""Demo: adain_gan (the seed's G(C, S)) with colour attention, a smoothed colour pick, outlines
+and a style-conditioned D, on the multi-style synthetic benchmark, CPU.
 
 Run:
   python -m ganstyle_jax.main --config=configs/demo.py --workdir=workdir/demo
-The study's `colour_no_adv` recipe (experiments/seed_objective) at half its steps, to fit 3
-minutes on 2 cores: 64 px, batch 4, 300 steps, frozen random VGG19 (no download), encoder
-relu2_1, generator transfer 'colour' (each pixel takes the style image's nearest colours by
-attention; the decoder adds a per-pixel log-gain), the seed's pixel content loss, mean/std
-style loss on relu1_1 and relu2_1 (w_style 1), NO adversarial term: in the study the hinge
-term neither helps nor hurts this generator (16.75 +- 0.41 dB against 16.76 +- 0.20 without,
-3 seeds, 600 steps), so the demo leaves D out; loss.w_adv=1 turns the GAN back on. Training
-paintings in 16 styles; evaluated on 64 held-out pairs whose style images are in styles never
-seen in training (known answer: the photo painted with the style image's colours).
+The study's `smooth_outline_cond_hinge` recipe (experiments/seed_objective) at half its steps,
+to fit 3 minutes on 2 cores: 64 px, batch 4, 300 steps, frozen random VGG19 (no download),
+encoder relu2_1. Generator transfer 'colour': each pixel takes the style image's colours
+nearest its 3x3-smoothed self by attention (smooth_query), the decoder adds a per-pixel
+log-gain, and the outline module darkens pixels where the photo's luminance changes sharply
+(outlines, starting at half brightness). Losses: the seed's pixel content loss, mean/std
+style loss on relu1_1 and relu2_1 (w_style 1), and the hinge adversarial term (w_adv 5) of a
+PatchGAN without instance norm at 5x G's learning rate that judges (image, style image)
+pairs, its real pairs two paintings in one style. Training paintings in 16 styles; evaluated
+on 64 held-out pairs whose style images are in styles never seen in training (known answer:
+the photo painted with the style image's colours, edges darkened).
 
-Measured 2026-12-02 on 2 cores of an AMD EPYC, benchmark version 2.0.0 (`python -m
-ganstyle_jax.main --config=configs/demo.py --workdir=workdir/demo` on a fresh clone; seed 0;
-2m54s end to end): known-answer PSNR at step 300 on the 64 held-out pairs (unseen styles)
-17.26 dB, SSIM 0.460, against the identity 15.32 dB / 0.262, Reinhard colour transfer
-12.28 dB / 0.104 and the style-blind style-0 painting 14.22 dB / 0.281: above every baseline.
-Session 11 (2026-12-02, the same command on a fresh clone, 2 cores of an AMD EPYC, 2m26s with
-the pip install and the dataset build): 17.33 dB, SSIM 0.468. The code is unchanged; the
-floats differ (pip resolved newer libraries, among them TensorFlow 2.21, and the CPU may be
-another model: the cause is not pinned down). Session 12 (2026-12-04, the same command on a
-fresh clone, 2 cores of an AMD EPYC running 1.8x slower than session 11's: 11.8 against 21.3
-images/s): 17.26 dB, SSIM 0.460, steps 0 -> 300 in 2m05s. The samples show flat regions in
-the style image's colours with the photo's layout, with speckle at some boundaries and
-without the answer's dark outlines. The gain comes from the colour attention itself:
-untrained, the same generator scores 17.75 dB, and training with the seed's losses loses some
-of it (17.38 dB at step 150; experiments/seed_objective/README.md).
+Measured 2026-12-04 on 2 cores of an AMD EPYC, benchmark version 2.0.0 (the README's first
+command on a fresh clone: venv, pip install, then `python -m ganstyle_jax.main
+--config=configs/demo.py --workdir=workdir/demo`; seed 0; 3m41s end to end, steps 0 -> 300 in
+2m08s at 11.3 images/s): known-answer PSNR at step 300 on the 64 held-out pairs (unseen
+styles) 20.34 dB, SSIM 0.680, against the identity 15.32 dB / 0.262, Reinhard colour
+transfer 12.28 dB / 0.104 and the style-blind style-0 painting 14.22 dB / 0.281: above every
+baseline (20.14 dB at step 150). The samples show flat regions in the style image's colours
+with the photo's layout, and dark outlines around the shapes where the photo's luminance
+changes sharply; a little speckle remains at some region boundaries. Session 12's demo
+(colour attention alone, no D) scored 17.26 dB / 0.460 the same way.
+
+Where the numbers come from (experiments/seed_objective/README.md, session 13): untrained,
+this generator scores 20.29 dB; the seed's content and style terms pull it toward the photo
+as it trains, and the D slows that. At 600 steps, 3 seeds: 19.85 +- 0.22 dB with D, 18.39 +-
+0.32 dB without (loss.w_adv=0). The outlines are the module's initial ones: no loss term
+deepens them in this budget.
 """
 
 from ganstyle_jax.config_base import base_config
@@ -47,10 +50,17 @@ def get_config():
   c.model.vgg.weights = "random"  # no download: frozen He-init features
   c.model.generator.encoder_layer = "relu2_1"
   c.model.generator.transfer = "colour"
+  c.model.generator.outlines = True
+  c.model.generator.smooth_query = True
   c.model.discriminator.ndf = 32
+  c.model.discriminator.norm = "none"
+  c.optim.d.lr = 1e-3  # 5x G's (TTUR)
   c.loss.content_type = "pixel"  # the seed's ||G(C, S) - C||^2
   c.loss.w_style = 1.0
   c.loss.style_layers = ("relu1_1", "relu2_1")
   c.loss.style_layer_weights = (1.0, 1.0)
-  c.loss.w_adv = 0.0
+  c.loss.adv_type = "hinge"
+  c.loss.w_adv = 5.0
+  c.loss.adv_condition = "style"  # D judges (image, style image) pairs ...
+  c.data.real = "synthetic:same_style"  # ... its real pairs: two paintings in one style
   return c
