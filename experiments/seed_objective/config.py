@@ -81,6 +81,14 @@ def _cyclegan():
   return c
 
 
+def _cyclegan_residual_ema():
+  """_cyclegan_residual, evaluated with an EMA of G's params (model.ema_decay 0.99: about the
+  last 100 steps), which averages out the adversarial game's step-to-step swings."""
+  c = _cyclegan_residual()
+  c.model.ema_decay = 0.99
+  return c
+
+
 def _pix2pix():
   """The single-style ceiling: pix2pix on the synthetic (photo, painting) pairs."""
   c = base_config("pix2pix")
@@ -211,6 +219,7 @@ ARMS = {
   "single_adain": lambda: single_style(_adv("hinge")(recipe())),
   "single_cyclegan": _cyclegan,
   "single_cyclegan_residual": _cyclegan_residual,
+  "single_cyclegan_residual_ema": _cyclegan_residual_ema,
   "single_pix2pix": _pix2pix,
 }
 LABELS = {
@@ -240,6 +249,7 @@ LABELS = {
   "single_adain": "AdaIN-GAN, hinge (session 8's demo recipe)",
   "single_cyclegan": "CycleGAN (session 8's demo config)",
   "single_cyclegan_residual": "CycleGAN, G starts as the identity, spectral-norm D (demo config)",
+  "single_cyclegan_residual_ema": "CycleGAN, G starts as the identity, spectral-norm D, EMA of G (0.99)",
   "single_pix2pix": "ceiling: pix2pix (paired)",
 }
 BENCHMARKS = {
@@ -272,6 +282,7 @@ BENCHMARKS = {
     "single_adain",
     "single_cyclegan",
     "single_cyclegan_residual",
+    "single_cyclegan_residual_ema",
     "single_pix2pix",
   ),
 }
