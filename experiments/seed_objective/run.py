@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import glob
 import json
 import os
@@ -72,6 +73,16 @@ def run_one(arm: str, seed: int) -> None:
   )
 
 
+@functools.cache
+def heldout_edges(num_images: int) -> tuple[np.ndarray, np.ndarray]:
+  """The first num_images held-out photos [N, 64, 64, 3] in [-1, 1] and their known answer's
+  edge pixels (bool [N, 64, 64, 1]), computed once for every arm and seed."""
+  from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+
+  content = np.asarray(synthetic.heldout_pairs(num_images, 64, STYLES)["content"])
+  return content, np.asarray(synthetic.painting_regions((content + 1) / 2)[1])
+
+
 def outline_darkening(wd: str | None, num_images: int) -> dict[str, float]:
   """How a run's trained outline module (wd None: as initialised) darkens the held-out
   photos: the mean factor exp(log-gain) on the known answer's edge pixels ("edges"; the
@@ -79,16 +90,14 @@ def outline_darkening(wd: str | None, num_images: int) -> dict[str, float]:
   import jax  # pylint: disable=g-import-not-at-top
 
   import ganstyle_jax  # pylint: disable=g-import-not-at-top
-  from ganstyle_jax.data import synthetic  # pylint: disable=g-import-not-at-top
   from ganstyle_jax.models import generators  # pylint: disable=g-import-not-at-top
 
   if wd is None:
     params = generators.Outlines().init(jax.random.key(0), np.zeros((1, 8, 8, 3)))["params"]
   else:
     params = ganstyle_jax.load(wd).g_params["outline"]
-  content = synthetic.heldout_pairs(num_images, 64, STYLES)["content"]
+  content, edge = heldout_edges(num_images)
   factor = np.exp(np.asarray(generators.Outlines().apply({"params": params}, content)))
-  edge = np.asarray(synthetic.painting_regions((np.asarray(content) + 1) / 2)[1])
   return {"edges": float(factor[edge].mean()), "elsewhere": float(factor[~edge].mean())}
 
 
