@@ -16,15 +16,18 @@ on 64 held-out pairs whose style images are in styles never seen in training (kn
 the photo painted with the style image's colours, edges darkened).
 
 Measured 2026-12-04 on 2 cores of an AMD EPYC, benchmark version 2.0.0 (the README's first
-command on a fresh clone: venv, pip install, then `python -m ganstyle_jax.main
---config=configs/demo.py --workdir=workdir/demo`; seed 0; 3m41s end to end, steps 0 -> 300 in
-2m08s at 11.3 images/s): known-answer PSNR at step 300 on the 64 held-out pairs (unseen
-styles) 20.34 dB, SSIM 0.680, against the identity 15.32 dB / 0.262, Reinhard colour
-transfer 12.28 dB / 0.104 and the style-blind style-0 painting 14.22 dB / 0.281: above every
-baseline (20.14 dB at step 150). The samples show flat regions in the style image's colours
-with the photo's layout, and dark outlines around the shapes where the photo's luminance
-changes sharply; a little speckle remains at some region boundaries. Session 12's demo
-(colour attention alone, no D) scored 17.26 dB / 0.460 the same way.
+command on a fresh clone of commit 8e63194: venv, pip install, then `python -m
+ganstyle_jax.main --config=configs/demo.py --workdir=workdir/demo`; seed 0; 3m44s end to end,
+steps 0 -> 300 in 1m54s at 12.7 images/s): known-answer PSNR on the 64 held-out pairs (unseen
+styles) 20.09 dB at step 150 and 19.07 dB, SSIM 0.555 at step 300, against the identity
+15.32 dB / 0.262, Reinhard colour transfer 12.28 dB / 0.104 and the style-blind style-0
+painting 14.22 dB / 0.281: above every baseline. The same command before the 3x3 filters
+became convolutions (commit 46cd51e: the same arithmetic, other rounding) gave 20.14 dB at
+step 150 and 20.34 dB / 0.680 at step 300: the run is that sensitive, and between steps 250
+and 300 this one lost 1 dB (D's loss fell from 2.0 to 1.65). The samples show flat regions in
+the style image's colours with the photo's layout and dark outlines around the shapes; at
+step 300 some regions are tinted back toward the photo's colours (the decoder's log-gain).
+Session 12's demo (colour attention alone, no D) scored 17.26 dB / 0.460 the same way.
 
 Where the numbers come from (experiments/seed_objective/README.md, session 13): untrained,
 this generator scores 20.29 dB; the seed's content and style terms pull it toward the photo
