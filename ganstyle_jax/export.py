@@ -172,7 +172,11 @@ def graphs(stylizer, direction: str | None = None) -> list[Graph]:
   Raises:
     UserError: a direction the family does not have (or any for adain_gan).
   """
-  setup = build.build_setup(stylizer.config, conv_policy=ops.ConvPolicy.xla())
+  config = stylizer.config.copy_and_resolve_references()
+  # A plain graph: CycleGAN's residual blocks unrolled rather than a loop (the scan only
+  # saves XLA compile time; the function is the same).
+  config.model.generator.scan_blocks = False
+  setup = build.build_setup(config, conv_policy=ops.ConvPolicy.xla())
   family = setup.family
   if family.style_conditioned:
     if direction is not None:

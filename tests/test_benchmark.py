@@ -34,7 +34,7 @@ def bench(*args):
 
 
 def test_train_benchmark_line():
-  r = bench("train", "--model=cyclegan", "--image_size=32", "--n_blocks=1")
+  r = bench("train", "--model=cyclegan", "--image_size=32", "--n_blocks=2")
   for k in (
     "model",
     "image_size",
@@ -58,6 +58,9 @@ def test_train_benchmark_line():
     assert k in r, k
   assert set(r["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
   assert r["flops_per_step"] > 0 and r["images_per_sec"] > 0
+  assert r["generator"]["scan_blocks"] is True
+  assert r["compile_s"] == r["lower_s"] + r["xla_compile_s"] and r["xla_compile_s"] > 0
+  assert r["first_step_s"] > 0  # the first call ran the step compiled ahead of it
   assert abs(r["mfu"] - r["achieved_flops"] / 1e11) < 1e-12
 
 

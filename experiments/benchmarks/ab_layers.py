@@ -9,6 +9,8 @@ set of these replacements:
                           other platforms: `ops.ConvPolicy.xla()`)
   autodiff_instance_norm  XLA's derivative of the instance-norm formula (not the closed form)
   reduce_window_max_pool  `nn.max_pool` (reduce_window; select-and-scatter gradient)
+  unrolled_blocks         cyclegan: the residual blocks unrolled, not one lax.scan
+                          (model.generator.scan_blocks=False)
 
   python experiments/benchmarks/ab_layers.py --model=cyclegan --image_size=128 \
       --variants=current,no_winograd
@@ -42,6 +44,8 @@ POLICIES = {
   "no_winograd": lambda p: dataclasses.replace(p, winograd_channels=1 << 30),
   "xla_convolutions": lambda p: dataclasses.replace(p, xla_only=True),
 }
+# ... of config keys ...
+CONFIGS = {"unrolled_blocks": lambda c: c.model.generator.update(scan_blocks=False)}
 # ... and of functions the networks call.
 REPLACEMENTS = {
   "autodiff_instance_norm": lambda: mock.patch.object(
@@ -64,19 +68,23 @@ def main():
   a = p.parse_args()
   c = benchmark.bench_config(a.model, a.image_size, a.global_batch_size, adversarial=not a.no_adv)
   key = jax.random.key(1)
-  compiled = {}
+  compiled, compile_s = {}, {}
   for variant in a.variants.split(","):
-    policy = ops.DEFAULT
+    policy, config = ops.DEFAULT, c.copy_and_resolve_references()
     with contextlib.ExitStack() as stack:
       for name in variant.split("+"):
         if name in POLICIES:
           policy = POLICIES[name](policy)
+        elif name in CONFIGS:
+          CONFIGS[name](config)
         elif name != "current":
           stack.enter_context(REPLACEMENTS[name]())
       # A new body (function object) per variant: jit's trace cache must not be shared. The
       # states, batches and VGG variables of the variants are equal (seeded).
-      body, state, batch, vgg = benchmark.train_problem(c, policy)
+      body, state, batch, vgg = benchmark.train_problem(config, policy)
+      t = time.perf_counter()
       compiled[variant] = jax.jit(body).lower(state, batch, vgg, key).compile()
+      compile_s[variant] = time.perf_counter() - t
   times = {k: [] for k in compiled}
   for r in range(a.rounds + 1):  # round 0 warms up
     for name, f in compiled.items():
@@ -93,6 +101,8 @@ def main():
         "adversarial": not a.no_adv,
         **{f"step_s_{k}": float(np.median(v)) for k, v in times.items()},
         **{f"step_s_all_{k}": v for k, v in times.items()},
+        # trace + lower + compile; the first variant's includes the process's one-time costs
+        **{f"compile_s_{k}": v for k, v in compile_s.items()},
       }
     )
   )

@@ -32,6 +32,7 @@ def build_networks(config: ml_collections.ConfigDict, dtype, conv_policy: ops.Co
     ngf=gc.ngf,
     n_blocks=gc.n_blocks,
     residual=gc.residual,
+    scan_blocks=gc.scan_blocks,
     dtype=dtype,
     conv_policy=conv_policy,
   )

@@ -6,6 +6,7 @@ Images are NHWC in [-1, 1]. Both are flax.linen modules used as pure `apply` fun
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Mapping
 
@@ -376,12 +377,15 @@ class ResNetGenerator(nn.Module):
   starting at zero, so G starts as the identity (x clipped to +-RESIDUAL_CLIP) rather than as
   noise: the cycle and identity losses start at their minimum and the adversarial term moves
   the image from there (a refiner, as in SimGAN, Shrivastava et al. 2017). Same parameters.
+  `scan_blocks`: the residual blocks as one `lax.scan` (see `_blocks`); the same function
+  and parameters, compiled in less time.
   """
 
   ngf: int = 64
   n_blocks: int = 9
   out_channels: int = 3
   residual: bool = False
+  scan_blocks: bool = True
   dtype: Any = jnp.float32
   conv_policy: ops.ConvPolicy = ops.DEFAULT
 
@@ -396,8 +400,7 @@ class ResNetGenerator(nn.Module):
         self.ngf * mult, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), dtype=d, conv_policy=p
       )(h)
       h = nn.relu(L.instance_norm(h))
-    for _ in range(self.n_blocks):
-      h = ResnetBlock(self.ngf * 4, dtype=d, conv_policy=p)(h)
+    h = self._blocks(h)
     for mult in (2, 1):
       h = nn.relu(L.instance_norm(L.UpConv(self.ngf * mult, dtype=d, conv_policy=p)(h)))
     init = {"kernel_init": nn.initializers.zeros} if self.residual else {}
@@ -407,6 +410,30 @@ class ResNetGenerator(nn.Module):
       x = jnp.clip(x.astype(jnp.float32), -self.RESIDUAL_CLIP, self.RESIDUAL_CLIP)
       h = jnp.arctanh(x) + h
     return jnp.tanh(h)
+
+  def _blocks(self, h: Array) -> Array:
+    """The residual blocks ResnetBlock_0 .. ResnetBlock_{n_blocks-1}. With `scan_blocks`, an
+    applied network (not one being initialised) runs them as one `lax.scan` over their stacked
+    parameters: XLA compiles one block, forward and backward, instead of n_blocks, and the
+    parameters keep their per-block layout (checkpoints, PyTorch weights)."""
+    block = functools.partial(
+      ResnetBlock, self.ngf * 4, dtype=self.dtype, conv_policy=self.conv_policy
+    )
+    names = [f"ResnetBlock_{i}" for i in range(self.n_blocks)]
+    if self.is_initializing() or not self.scan_blocks or self.n_blocks < 2:
+      for name in names:
+        h = block(name=name)(h)
+      return h
+    params = self.variables["params"]
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(params[n] for n in names))
+    one = block()
+    # _split_transpose: the backward pass runs as two loops, the second computing the kernel
+    # gradients, rather than one loop with both (as unrolled blocks run on the CPU, where the
+    # single loop made G's gradient about 10% slower).
+    h, _ = jax.lax.scan(
+      lambda h, p: (one.apply({"params": p}, h), None), h, stacked, _split_transpose=True
+    )
+    return h
 
 
 class UNetGenerator(nn.Module):
