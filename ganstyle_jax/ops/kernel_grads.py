@@ -56,20 +56,16 @@ def kernel_grad_few_outputs(
   """The kernel gradient of a stride-1 convolution with few output channels, as one matmul.
 
   dW[i, j, :, o] = sum_{n, y, x} xp[n, y, x, :] * dy[n, y - i, x - j, o] over the padded input
-  xp: dy's k*k shifted copies ([N, Hp, Wp, k*k*O], small because O is) times xp.
+  xp: dy's k*k shifted copies ([N, Hp, Wp, k*k*O], small because O is) times xp. The copies
+  are made in two passes, kh row shifts and then kw column shifts of those (kh + kw slices
+  rather than kh * kw: each slice is a kernel XLA compiles).
   """
   kh, kw = kernel_shape[:2]
   xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
   hp, wp = xp.shape[1:3]
   h, w, o = dy.shape[1:]
   dp = jnp.pad(dy, ((0, 0), (kh - 1, hp - h), (kw - 1, wp - w), (0, 0)))
-  shifted = jnp.concatenate(
-    [
-      dp[:, kh - 1 - i : kh - 1 - i + hp, kw - 1 - j : kw - 1 - j + wp]
-      for i in range(kh)
-      for j in range(kw)
-    ],
-    axis=-1,
-  )
+  rows = jnp.concatenate([dp[:, kh - 1 - i : kh - 1 - i + hp] for i in range(kh)], axis=-1)
+  shifted = jnp.concatenate([rows[:, :, kw - 1 - j : kw - 1 - j + wp] for j in range(kw)], axis=-1)
   g = jnp.einsum("nyxq,nyxc->qc", shifted, xp, preferred_element_type=jnp.float32)
-  return g.reshape(kh, kw, o, x.shape[-1]).transpose(0, 1, 3, 2)
+  return g.reshape(kw, kh, o, x.shape[-1]).transpose(1, 0, 3, 2)
