@@ -427,9 +427,9 @@ class ResNetGenerator(nn.Module):
     params = self.variables["params"]
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(params[n] for n in names))
     one = block()
-    # _split_transpose: the backward pass runs as two loops, the second computing the kernel
-    # gradients, rather than one loop with both (as unrolled blocks run on the CPU, where the
-    # single loop made G's gradient about 10% slower).
+    # _split_transpose: the backward pass as two loops, the second for the kernel gradients.
+    # With one loop G's gradient was about 10% slower on the CPU than unrolled; with two, as
+    # fast (experiments/benchmarks/README.md, "Compile time").
     h, _ = jax.lax.scan(
       lambda h, p: (one.apply({"params": p}, h), None), h, stacked, _split_transpose=True
     )
