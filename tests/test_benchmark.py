@@ -67,3 +67,17 @@ def test_train_benchmark_line():
 def test_stylize_benchmark_line():
   r = bench("stylize", "--image_size=64")
   assert r["latency_ms"] > 0 and r["method"] == "generator"
+
+
+def test_step_flops_count_every_residual_block():
+  """The FLOP count is the unrolled program's, though the step scans the blocks (XLA's cost
+  analysis counts a loop body once): equal for scan_blocks on and off, and growing with n_blocks."""
+  from ganstyle_jax import benchmark
+
+  def flops(n_blocks, scan):
+    c = benchmark.bench_config("cyclegan", 32, 1, n_blocks=n_blocks, scan_blocks=scan)
+    c.model.generator.ngf = 8
+    _, state, host, vgg = benchmark.train_problem(c)
+    return benchmark.step_flops(c, state, host, vgg)
+
+  assert flops(3, True) == flops(3, False) > flops(1, True)
