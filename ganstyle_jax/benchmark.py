@@ -94,7 +94,7 @@ def bench_config(
   compute_dtype: str = "float32",
   adversarial: bool = True,
   n_blocks: int = 9,
-  scan_blocks: bool = True,
+  scan_blocks: bool = False,
 ):
   """The reference architectures of DESIGN.md at this size, random VGG (no download)."""
   c = base_config(model)
@@ -286,7 +286,7 @@ def run():
   flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"], "Network compute dtype.")
   flags.DEFINE_bool("no_adv", False, "adain_gan: drop the adversarial term (no D).")
   flags.DEFINE_integer("n_blocks", 9, "cyclegan: residual blocks of the generator.")
-  flags.DEFINE_bool("scan_blocks", True, "cyclegan: the residual blocks as one lax.scan.")
+  flags.DEFINE_bool("scan_blocks", False, "cyclegan: the residual blocks as one lax.scan.")
   flags.DEFINE_integer("warmup", 2, "Untimed steps after the first (compiling) one.")
   flags.DEFINE_integer("steps", 5, "Timed steps (median reported).")
   flags.DEFINE_float("peak_flops", 0.0, "Peak FLOP/s for MFU; 0 = measure a float32 matmul.")

@@ -34,7 +34,7 @@ def bench(*args):
 
 
 def test_train_benchmark_line():
-  r = bench("train", "--model=cyclegan", "--image_size=32", "--n_blocks=2")
+  r = bench("train", "--model=cyclegan", "--image_size=32", "--n_blocks=2", "--scan_blocks")
   for k in (
     "model",
     "image_size",

@@ -574,10 +574,10 @@ def test_residual_resnet_generator_starts_as_the_identity_and_learns_a_change():
 
 
 def test_scanned_residual_blocks_equal_the_unrolled_ones():
-  """scan_blocks (the default): the residual blocks run as one lax.scan over their stacked
-  parameters, which keep the per-block layout; output and gradients equal the unrolled loop's."""
+  """scan_blocks: the residual blocks run as one lax.scan over their stacked parameters,
+  which keep the per-block layout; output and gradients equal the unrolled loop's."""
   x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
-  scanned = generators.ResNetGenerator(ngf=8, n_blocks=3)
+  scanned = generators.ResNetGenerator(ngf=8, n_blocks=3, scan_blocks=True)
   unrolled = scanned.clone(scan_blocks=False)
   params = jax.jit(scanned.init)(jax.random.key(0), x)
   assert [k for k in params["params"] if k.startswith("ResnetBlock")] == [

@@ -9,8 +9,8 @@ set of these replacements:
                           other platforms: `ops.ConvPolicy.xla()`)
   autodiff_instance_norm  XLA's derivative of the instance-norm formula (not the closed form)
   reduce_window_max_pool  `nn.max_pool` (reduce_window; select-and-scatter gradient)
-  unrolled_blocks         cyclegan: the residual blocks unrolled, not one lax.scan
-                          (model.generator.scan_blocks=False)
+  scanned_blocks          cyclegan: the residual blocks as one lax.scan
+                          (model.generator.scan_blocks=True)
 
   python experiments/benchmarks/ab_layers.py --model=cyclegan --image_size=128 \
       --variants=current,no_winograd
@@ -45,7 +45,7 @@ POLICIES = {
   "xla_convolutions": lambda p: dataclasses.replace(p, xla_only=True),
 }
 # ... of config keys ...
-CONFIGS = {"unrolled_blocks": lambda c: c.model.generator.update(scan_blocks=False)}
+CONFIGS = {"scanned_blocks": lambda c: c.model.generator.update(scan_blocks=True)}
 # ... and of functions the networks call.
 REPLACEMENTS = {
   "autodiff_instance_norm": lambda: mock.patch.object(
