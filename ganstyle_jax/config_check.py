@@ -187,12 +187,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"'none' for {config.model.name} (a style-conditioned D is adain_gan's: it judges "
       "(image, style image) pairs)",
     )
-  if config.model.generator.get("residual", False) and config.model.name != "cyclegan":
-    _fail(
-      "model.generator.residual",
-      True,
-      f"False for {config.model.name} (the residual output is cyclegan's ResNet generator's)",
-    )
+  for key, what in (
+    ("residual", "the residual output is cyclegan's ResNet generator's"),
+    ("scan_blocks", "the scanned residual blocks are cyclegan's ResNet generator's"),
+  ):
+    if config.model.generator.get(key, False) and config.model.name != "cyclegan":
+      _fail(f"model.generator.{key}", True, f"False for {config.model.name} ({what})")
   g = config.model.generator
   for key, what in (
     ("outlines", "the outline module darkens the colour generator's output"),

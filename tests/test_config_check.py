@@ -94,17 +94,24 @@ def test_style_conditioned_d_is_adain_gans(model):
 
 
 @pytest.mark.parametrize("model", ["adain_gan", "pix2pix"])
-def test_residual_generator_is_cyclegans(model):
+@pytest.mark.parametrize(
+  "key, what",
+  [
+    ("residual", "the residual output is"),
+    ("scan_blocks", "the scanned residual blocks are"),
+  ],
+)
+def test_resnet_generator_options_are_cyclegans(model, key, what):
   config = tiny_config("cyclegan")
-  config.model.generator.residual = True
+  config.model.generator[key] = True
   config_check.validate(config)
   config = tiny_config(model)
-  config.model.generator.residual = True
+  config.model.generator[key] = True
   with pytest.raises(config_check.ConfigValueError) as e:
     config_check.validate(config)
   assert str(e.value) == (
-    f"config.model.generator.residual=True is out of range: use False for {model} (the "
-    "residual output is cyclegan's ResNet generator's)"
+    f"config.model.generator.{key}=True is out of range: use False for {model} ({what} "
+    "cyclegan's ResNet generator's)"
   )
 
 
