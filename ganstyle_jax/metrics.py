@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganstyle_jax import losses
+from ganstyle_jax.models import layers
 from ganstyle_jax.ops import warping
 
 _SSIM_WINDOW = 11
@@ -88,17 +89,8 @@ def _gaussian_window(size: int = _SSIM_WINDOW, sigma: float = _SSIM_SIGMA) -> np
 
 def _filter(x: jax.Array, window: jax.Array) -> jax.Array:
   """Depthwise 'valid' 2-D filtering of NHWC images with one window for every channel."""
-  c = x.shape[-1]
-  kernel = jnp.tile(window[:, :, None, None], (1, 1, 1, c))  # HWIO, groups = channels
-  return jax.lax.conv_general_dilated(
-    x,
-    kernel,
-    window_strides=(1, 1),
-    padding="VALID",
-    dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    feature_group_count=c,
-    precision=jax.lax.Precision.HIGHEST,
-  )
+  kernel = jnp.broadcast_to(window[:, :, None, None], (*window.shape, x.shape[-1], 1))
+  return layers.depthwise_conv(x, kernel, precision=jax.lax.Precision.HIGHEST)
 
 
 def ssim(a: jax.Array, b: jax.Array, data_range: float = 2.0) -> jax.Array:
@@ -178,18 +170,8 @@ _BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0
 
 def _blur(x: jax.Array) -> jax.Array:
   """5x5 binomial blur of NHWC images with reflected borders (the Gaussian pyramid kernel)."""
-  c = x.shape[-1]
-  kernel = jnp.tile(jnp.asarray(np.outer(_BINOMIAL, _BINOMIAL))[:, :, None, None], (1, 1, 1, c))
   x = jnp.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
-  return jax.lax.conv_general_dilated(
-    x,
-    kernel,
-    (1, 1),
-    "VALID",
-    dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    feature_group_count=c,
-    precision=jax.lax.Precision.HIGHEST,
-  )
+  return _filter(x, jnp.asarray(np.outer(_BINOMIAL, _BINOMIAL)))
 
 
 def laplacian_pyramid(x: jax.Array, num_levels: int) -> list[jax.Array]:

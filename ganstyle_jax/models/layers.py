@@ -29,6 +29,23 @@ Array = jax.Array
 Dtype = Any
 
 
+def depthwise_conv(x: Array, kernel: Array, precision=None) -> Array:
+  """'VALID' depthwise filtering of NHWC images x [N, H, W, C] by kernel [kh, kw, C, M]: each
+  channel by its own M filters, C * M outputs (channel-major). Fixed filters (metrics, the
+  colour generator's 3x3 filters) rather than trained layers: XLA's grouped convolution, on
+  every platform, exported as one convolution."""
+  kh, kw, c, m = kernel.shape
+  return jax.lax.conv_general_dilated(
+    x,
+    kernel.reshape(kh, kw, 1, c * m),
+    (1, 1),
+    "VALID",
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=c,
+    precision=precision,
+  )
+
+
 def reflect_pad(x: Array, pad: int) -> Array:
   """Reflection-pads the two spatial axes of an NHWC array by `pad` pixels."""
   if pad == 0:
