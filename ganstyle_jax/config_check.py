@@ -187,23 +187,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"'none' for {config.model.name} (a style-conditioned D is adain_gan's: it judges "
       "(image, style image) pairs)",
     )
-  for key, what in (
-    ("residual", "the residual output is cyclegan's ResNet generator's"),
-    ("scan_blocks", "the scanned residual blocks are cyclegan's ResNet generator's"),
+  # Generator options of one family (and transfer): an error elsewhere, not silently unused.
+  g, name = config.model.generator, config.model.name
+  cyclegan, not_cyclegan = name == "cyclegan", f"False for {name}"
+  colour = (name, g.transfer) == ("adain_gan", "colour")
+  not_colour = "False unless model.name='adain_gan' with model.generator.transfer='colour'"
+  for key, allowed, use, what in (
+    ("residual", cyclegan, not_cyclegan, "the residual output is cyclegan's ResNet generator's"),
+    (
+      "scan_blocks",
+      cyclegan,
+      not_cyclegan,
+      "the scanned residual blocks are cyclegan's ResNet generator's",
+    ),
+    ("outlines", colour, not_colour, "the outline module darkens the colour generator's output"),
+    ("smooth_query", colour, not_colour, "the query filter is the colour generator's"),
   ):
-    if config.model.generator.get(key, False) and config.model.name != "cyclegan":
-      _fail(f"model.generator.{key}", True, f"False for {config.model.name} ({what})")
-  g = config.model.generator
-  for key, what in (
-    ("outlines", "the outline module darkens the colour generator's output"),
-    ("smooth_query", "the query filter is the colour generator's"),
-  ):
-    if g.get(key, False) and (config.model.name, g.transfer) != ("adain_gan", "colour"):
-      _fail(
-        f"model.generator.{key}",
-        True,
-        f"False unless model.name='adain_gan' with model.generator.transfer='colour' ({what})",
-      )
+    if g.get(key, False) and not allowed:
+      _fail(f"model.generator.{key}", True, f"{use} ({what})")
   temporal = config.loss.get("w_temporal", 0.0)
   if temporal > 0 and not families.get(config.model.name).temporal_loss:
     with_it = [name for name, f in families.FAMILIES.items() if f.temporal_loss]
