@@ -5,9 +5,15 @@ F(m x m, 3 x 3) (Lavin & Gray 2016): an m x m output tile is A^T [(G k G^T) * (B
 its (m+2) x (m+2) input tile d (tiles overlap by 2). The elementwise products summed over input
 channels are one batched matmul, [tile position, tiles, I] x [tile position, I, O], with
 (m+2)^2 / (9 m^2) of the direct convolution's multiplications: F(2x2, 3x3) 0.44, F(4x4, 3x3)
-0.25. The transforms are sums of strided slices with constant coefficients (zeros skipped), so
-XLA fuses them into a few loops. The gradients are the transposes of the transforms and of the
-batched matmul, each one batched matmul of the forward's size. In float32 the result equals
+0.25. The input transform is sums of strided slices with constant coefficients (zeros
+skipped), which XLA fuses into a few loops; the kernel's and the output's 2-D transforms are
+each one matmul by a constant matrix (the Kronecker product of the 1-D transform with itself).
+As matmuls those two keep the traced program small (about 470 HLO instructions for a layer's
+forward and backward, against 1100 with every transform as slice sums), so a step compiles
+20-30% faster and runs as fast; the input transform as a matmul ran 2x slower, since its
+stacked tiles are materialised (experiments/benchmarks/README.md, "Compile time"). The
+gradients are the transposes of the transforms and of the batched matmul, each one batched
+matmul of the forward's size. In float32 the result equals
 XLA's convolution to within rounding (F(4x4, 3x3) a little coarser than F(2x2, 3x3)); it is
 not meant for bf16, whose transforms would round coarsely.
 """
@@ -19,6 +25,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 Padding = tuple[tuple[int, int], tuple[int, int]]
@@ -63,6 +70,25 @@ _MATRICES = {
     ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)),
   ),
 }
+
+
+def _matrix(m: int, which: str) -> np.ndarray:
+  """The kernel's and the output's 2-D transforms as matrices over flattened tiles (Kronecker
+  products of the 1-D ones): 'kernel' [(m+2)^2, 9], (J, I) of the transformed tile (in
+  _input's order: column, row) from the kernel's (row, column); 'output' [m^2, (m+2)^2],
+  (column d, row c) of the output tile from (J, I)."""
+  _, g, at = (np.asarray(a, np.float64) for a in _MATRICES[m])
+  a = m + 2
+  if which == "kernel":
+    out = np.einsum("Jj,Ii->JIij", g, g).reshape(a * a, 9)
+  else:
+    out = np.einsum("dJ,cI->dcJI", at, at).reshape(m * m, a * a)
+  return out.astype(np.float32)
+
+
+def _times(matrix: np.ndarray, x: Array) -> Array:
+  """matrix [P, Q] times x [Q, ...] (exact float32 sums: the entries are small rationals)."""
+  return jnp.tensordot(jnp.asarray(matrix, x.dtype), x, axes=1, precision=jax.lax.Precision.HIGHEST)
 
 
 def _combine(coefficients: Sequence[float], arrays: Sequence[Array]) -> Array:
@@ -123,39 +149,26 @@ def _input_transpose(dv: Array, m: int, n: int, t: int, s: int) -> Array:
 
 def _kernel(kernel: Array, m: int) -> Array:
   """G k G^T of a [3, 3, I, O] kernel: [(m+2)^2, I, O], in _input's tile order."""
-  g = _MATRICES[m][1]
-  gk = jnp.stack([_combine(c, list(kernel)) for c in g])  # [a, 3, I, O]
-  u = jnp.stack([_combine(c, [gk[:, j] for j in range(3)]) for c in g])
-  return u.reshape(len(g) ** 2, *kernel.shape[2:])
+  u = _times(_matrix(m, "kernel"), kernel.reshape(9, -1))
+  return u.reshape(-1, *kernel.shape[2:])
 
 
 def _kernel_transpose(du: Array, m: int) -> Array:
   """The transpose of _kernel: [(m+2)^2, I, O] -> [3, 3, I, O]."""
-  gt = _transpose(_MATRICES[m][1])
-  a = len(gt[0])
-  du = du.reshape(a, a, *du.shape[1:])
-  dk = jnp.stack([_combine(c, [du[:, i] for i in range(a)]) for c in gt])  # [3(i), a, I, O]
-  return jnp.stack([_combine(c, [dk[:, j] for j in range(a)]) for c in gt]).transpose(1, 0, 2, 3)
+  return _times(_matrix(m, "kernel").T, du.reshape(du.shape[0], -1)).reshape(3, 3, *du.shape[1:])
 
 
 def _output(mm: Array, m: int, n: int, t: int, s: int) -> Array:
   """A^T M A of the products [(m+2)^2, N*T*S, O]: the output [N, mT, mS, O]."""
-  at = _MATRICES[m][2]
-  a = len(at[0])
-  mm = mm.reshape(a, a, n, t, s, -1)
-  r = jnp.stack([_combine(c, [mm[:, i] for i in range(a)]) for c in at])  # [m(i), a(j), ...]
-  y = jnp.stack([_combine(c, [r[:, j] for j in range(a)]) for c in at])  # [m(j), m(i), ...]
-  return y.transpose(2, 3, 1, 4, 0, 5).reshape(n, m * t, m * s, -1)
+  y = _times(_matrix(m, "output"), mm.reshape(mm.shape[0], -1)).reshape(m, m, n, t, s, -1)
+  return y.transpose(2, 3, 1, 4, 0, 5).reshape(n, m * t, m * s, -1)  # y: [d, c, N, T, S, O]
 
 
 def _output_transpose(dy: Array, m: int) -> Array:
   """The transpose of _output: dy [N, mT, mS, O] -> [(m+2)^2, N*T*S, O]."""
-  a_ = _transpose(_MATRICES[m][2])
   n, h, w, o = dy.shape
-  d = dy.reshape(n, h // m, m, w // m, m, o)
-  r = jnp.stack([_combine(c, [d[:, :, i] for i in range(m)]) for c in a_])  # [a, N, T, S, m, O]
-  v = jnp.stack([_combine(c, [r[:, :, :, :, j] for j in range(m)]) for c in a_])
-  return v.reshape(len(a_) ** 2, -1, o)
+  d = dy.reshape(n, h // m, m, w // m, m, o).transpose(4, 2, 0, 1, 3, 5)  # [d, c, N, T, S, O]
+  return _times(_matrix(m, "output").T, d.reshape(m * m, -1)).reshape((m + 2) ** 2, -1, o)
 
 
 def _tiles(xp: Array, m: int) -> tuple[Array, int, int]:
