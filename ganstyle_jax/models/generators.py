@@ -413,7 +413,12 @@ class ResNetGenerator(nn.Module):
       ResnetBlock, self.ngf * 4, dtype=self.dtype, conv_policy=self.conv_policy
     )
     names = [f"ResnetBlock_{i}" for i in range(self.n_blocks)]
-    if self.is_initializing() or not self.scan_blocks or self.n_blocks < 2:
+    if (
+      self.is_initializing()
+      or not self.scan_blocks
+      or self.n_blocks < 2
+      or not self._scan_is_fast(h)
+    ):
       for name in names:
         h = block(name=name)(h)
       return h
@@ -427,6 +432,18 @@ class ResNetGenerator(nn.Module):
       lambda h, p: (one.apply({"params": p}, h), None), h, stacked, _split_transpose=True
     )
     return h
+
+  def _scan_is_fast(self, h: Array) -> bool:
+    """False on the CPU when the blocks' 3x3 convolutions would not take Winograd's path
+    (bfloat16, or fewer channels than the policy's threshold): inside a loop, XLA's CPU
+    convolution gradients ran about 20x slower than unrolled (a 3x3 256->256 kernel gradient
+    at 32x32, float32 and bfloat16; experiments/benchmarks/README.md), so there the blocks
+    stay unrolled."""
+    if jax.default_backend() != "cpu":
+      return True
+    x = jax.ShapeDtypeStruct((h.shape[0], h.shape[1] + 2, h.shape[2] + 2, h.shape[3]), self.dtype)
+    kernel = jax.ShapeDtypeStruct((3, 3, self.ngf * 4, self.ngf * 4), self.dtype)
+    return self.conv_policy.cpu_path(x, kernel, (1, 1), ((0, 0), (0, 0))).startswith("winograd")
 
 
 class UNetGenerator(nn.Module):
