@@ -15,16 +15,18 @@ pairs, its real pairs two paintings in one style. Training paintings in 16 style
 on 64 held-out pairs whose style images are in styles never seen in training (known answer:
 the photo painted with the style image's colours, edges darkened).
 
-Measured 2026-12-04 on 2 cores of an AMD EPYC, benchmark version 2.0.0 (the README's first
-command on a fresh clone of commit 8e63194: venv, pip install, then `python -m
-ganstyle_jax.main --config=configs/demo.py --workdir=workdir/demo`; seed 0; 3m44s end to end,
-steps 0 -> 300 in 1m54s at 12.7 images/s): known-answer PSNR on the 64 held-out pairs (unseen
-styles) 20.09 dB at step 150 and 19.07 dB, SSIM 0.555 at step 300, against the identity
+Measured 2026-12-05 on 2 cores of an AMD EPYC, benchmark version 2.0.0 (the README's first
+command on a fresh clone of commit d14ce8d: venv, pip install, then `python -m
+ganstyle_jax.main --config=configs/demo.py --workdir=workdir/demo`; seed 0; 3m50s end to end,
+steps 0 -> 300 in 2m14s at 10.9 images/s): known-answer PSNR on the 64 held-out pairs (unseen
+styles) 19.04 dB at step 150 and 19.93 dB, SSIM 0.641 at step 300, against the identity
 15.32 dB / 0.262, Reinhard colour transfer 12.28 dB / 0.104 and the style-blind style-0
-painting 14.22 dB / 0.281: above every baseline. The same command before the 3x3 filters
-became convolutions (commit 46cd51e: the same arithmetic, other rounding) gave 20.14 dB at
-step 150 and 20.34 dB / 0.680 at step 300: the run is that sensitive, and between steps 250
-and 300 this one lost 1 dB (D's loss fell from 2.0 to 1.65). The samples show flat regions in
+painting 14.22 dB / 0.281: above every baseline. The same command gave 20.09 dB at step 150
+and 19.07 dB / 0.555 at step 300 before Winograd's kernel and output transforms became
+matmuls (commit 8e63194, 2026-12-04), and 20.14 and 20.34 dB / 0.680 before the 3x3 filters
+became convolutions (commit 46cd51e). Each change kept the arithmetic and changed only the
+rounding: a single run of this recipe moves by about 1 dB with it, so read it beside the
+3-seed spread below. The samples show flat regions in
 the style image's colours with the photo's layout and dark outlines around the shapes; at
 step 300 some regions are tinted back toward the photo's colours (the decoder's log-gain).
 Session 12's demo (colour attention alone, no D) scored 17.26 dB / 0.460 the same way.

@@ -10,12 +10,12 @@ skipped), which XLA fuses into a few loops; the kernel's and the output's 2-D tr
 each one matmul by a constant matrix (the Kronecker product of the 1-D transform with itself).
 As matmuls those two keep the traced program small (about 470 HLO instructions for a layer's
 forward and backward, against 1100 with every transform as slice sums), so a step compiles
-20-30% faster and runs as fast; the input transform as a matmul ran 2x slower, since its
-stacked tiles are materialised (experiments/benchmarks/README.md, "Compile time"). The
-gradients are the transposes of the transforms and of the batched matmul, each one batched
-matmul of the forward's size. In float32 the result equals
-XLA's convolution to within rounding (F(4x4, 3x3) a little coarser than F(2x2, 3x3)); it is
-not meant for bf16, whose transforms would round coarsely.
+in a fifth to a quarter less time and runs as fast; the input transform as a matmul ran 2x
+slower, since its stacked tiles are materialised (experiments/benchmarks/README.md, "Compile
+time"). The gradients are the transposes of the transforms and of the batched matmul, each one batched
+matmul of the forward's size. In float32 the result equals XLA's convolution to within
+rounding (F(4x4, 3x3) a little coarser than F(2x2, 3x3)); it is not meant for bf16, whose
+transforms would round coarsely.
 """
 
 from __future__ import annotations
@@ -81,13 +81,15 @@ def _matrix(m: int, which: str) -> np.ndarray:
   a = m + 2
   if which == "kernel":
     out = np.einsum("Jj,Ii->JIij", g, g).reshape(a * a, 9)
-  else:
+  elif which == "output":
     out = np.einsum("dJ,cI->dcJI", at, at).reshape(m * m, a * a)
+  else:
+    raise ValueError(f"no matrix {which!r}")
   return out.astype(np.float32)
 
 
 def _times(matrix: np.ndarray, x: Array) -> Array:
-  """matrix [P, Q] times x [Q, ...] (exact float32 sums: the entries are small rationals)."""
+  """matrix [P, Q] times x [Q, ...], in full float32 precision."""
   return jnp.tensordot(jnp.asarray(matrix, x.dtype), x, axes=1, precision=jax.lax.Precision.HIGHEST)
 
 
