@@ -11,6 +11,8 @@ set of these replacements:
   reduce_window_max_pool  `nn.max_pool` (reduce_window; select-and-scatter gradient)
   scanned_blocks          cyclegan: the residual blocks as one lax.scan
                           (model.generator.scan_blocks=True)
+  winograd_module         the Winograd layers from the module file --winograd_module, e.g. an
+                          earlier commit's: git show 40f002e:ganstyle_jax/ops/winograd.py
 
   python experiments/benchmarks/ab_layers.py --model=cyclegan --image_size=128 \
       --variants=current,no_winograd
@@ -19,6 +21,7 @@ set of these replacements:
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import time
 from unittest import mock
@@ -29,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganstyle_jax import benchmark, ops
+from ganstyle_jax.ops import conv
 from ganstyle_jax.models import layers
 
 
@@ -57,6 +61,13 @@ REPLACEMENTS = {
 }
 
 
+def load_module(path):
+  spec = importlib.util.spec_from_file_location("other_winograd", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def main():
   p = argparse.ArgumentParser()
   p.add_argument("--model", default="cyclegan", choices=["cyclegan", "adain_gan"])
@@ -65,7 +76,12 @@ def main():
   p.add_argument("--no_adv", action="store_true", help="adain_gan without D")
   p.add_argument("--variants", default="current,no_winograd")
   p.add_argument("--rounds", type=int, default=5)
+  p.add_argument("--winograd_module", help="the file of the winograd_module variant")
   a = p.parse_args()
+  if a.winograd_module:
+    REPLACEMENTS["winograd_module"] = lambda: mock.patch.object(
+      conv, "winograd", load_module(a.winograd_module)
+    )
   c = benchmark.bench_config(a.model, a.image_size, a.global_batch_size, adversarial=not a.no_adv)
   key = jax.random.key(1)
   compiled, compile_s = {}, {}
