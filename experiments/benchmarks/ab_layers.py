@@ -21,7 +21,6 @@ set of these replacements:
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import time
 from unittest import mock
@@ -33,6 +32,7 @@ import numpy as np
 
 from ganstyle_jax import benchmark, ops
 from ganstyle_jax.ops import conv
+from winograd_layer import load_module  # this folder's script
 from ganstyle_jax.models import layers
 
 
@@ -59,13 +59,6 @@ REPLACEMENTS = {
     layers, "max_pool_2x2", lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))
   ),
 }
-
-
-def load_module(path):
-  spec = importlib.util.spec_from_file_location("other_winograd", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def main():
