@@ -31,9 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganstyle_jax import benchmark, ops
+from ganstyle_jax.models import layers
 from ganstyle_jax.ops import conv
 from winograd_layer import load_module  # this folder's script
-from ganstyle_jax.models import layers
 
 
 def autodiff_instance_norm(x, eps=1e-5):

@@ -370,8 +370,8 @@ class ResNetGenerator(nn.Module):
   noise: the cycle and identity losses start at their minimum and the adversarial term moves
   the image from there (a refiner, as in SimGAN, Shrivastava et al. 2017). Same parameters.
   `scan_blocks`: the residual blocks as one `lax.scan` (see `_blocks`); the same function
-  and parameters, compiled in about 40% less time, but on the CPU a step at 128 px runs 7-12%
-  slower (equal at 256 px), so it is off by default.
+  and parameters, compiled in about 30% less time, but on the CPU steps ran 7-12% slower at
+  128 px (and not faster at 256 px), so it is off by default.
   """
 
   ngf: int = 64

@@ -12,10 +12,10 @@ As matmuls those two keep the traced program small (about 470 HLO instructions f
 forward and backward, against 1100 with every transform as slice sums), so a step compiles
 in a fifth to a quarter less time and runs as fast; the input transform as a matmul ran 2x
 slower, since its stacked tiles are materialised (experiments/benchmarks/README.md, "Compile
-time"). The gradients are the transposes of the transforms and of the batched matmul, each one batched
-matmul of the forward's size. In float32 the result equals XLA's convolution to within
-rounding (F(4x4, 3x3) a little coarser than F(2x2, 3x3)); it is not meant for bf16, whose
-transforms would round coarsely.
+time"). The gradients are the transposes of the transforms and of the batched matmul, each
+one batched matmul of the forward's size. In float32 the result equals XLA's convolution to
+within rounding (F(4x4, 3x3) a little coarser than F(2x2, 3x3)); it is not meant for bf16,
+whose transforms would round coarsely.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ _MATRICES = {
 }
 
 
+@functools.cache  # built once per (m, which), at trace time
 def _matrix(m: int, which: str) -> np.ndarray:
   """The kernel's and the output's 2-D transforms as matrices over flattened tiles (Kronecker
   products of the 1-D ones): 'kernel' [(m+2)^2, 9], (J, I) of the transformed tile (in
