@@ -412,6 +412,38 @@ def test_winograd_conv2d_equals_xla_convolution(tile, shape):
     np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
 
 
+@pytest.mark.parametrize(
+  "shape",
+  [
+    # (images, height, width, in, out, kernel, padding)
+    (2, 8, 10, 5, 16, 2, ((0, 1), (0, 1))),  # UpConv's sub-pixel 2x2
+    (1, 13, 12, 3, 16, 7, "VALID"),  # ReflectConv's 7x7
+    (2, 9, 9, 4, 17, 4, ((1, 2), (2, 1))),  # a PatchGAN 4x4
+  ],
+)
+def test_im2col_conv2d_equals_xla_convolution(shape):
+  """conv2d's im2col path (stride-1 kernels other than 3x3, when the policy enables it):
+  forward and both gradients equal lax.conv_general_dilated's."""
+  n, h, w_, i, o, k, pad = shape
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(n, h, w_, i)).astype(np.float32)
+  w = rng.normal(size=(k, k, i, o)).astype(np.float32)
+  pads = jax.lax.padtype_to_pads((h, w_), (k, k), (1, 1), pad) if isinstance(pad, str) else pad
+  policy = ops.ConvPolicy(im2col_bytes=2**20)
+  assert policy.cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1), pads) == "im2col"
+  ref = lambda x, w: jax.lax.conv_general_dilated(
+    x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
+  ours = lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy)
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  want = ref(x, w)
+  np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
+  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+
+
 def test_conv2d_path_choice():
   """Winograd for 3x3 stride-1 float32 layers with enough channels (F(2x2, 3x3) for small
   outputs), XLA's otherwise; XLA's everywhere under ConvPolicy.xla()."""
@@ -426,6 +458,14 @@ def test_conv2d_path_choice():
   assert path(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "xla"
   assert path(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "few_outputs"
   assert path(jnp.zeros((2, 64, 64, 256)), jnp.zeros((4, 4, 256, 256)), (2, 2), same) == "by_image"
+  up, pad = jnp.zeros((2, 2, 128, 256)), ((0, 1), (0, 1))  # UpConv's sub-pixel kernel
+  assert path(jnp.zeros((2, 128, 128, 128)), up, (1, 1), pad) == "by_image"
+  im2col = ops.ConvPolicy(im2col_bytes=512 * 2**20).cpu_path
+  assert im2col(jnp.zeros((2, 128, 128, 128)), up, (1, 1), pad) == "im2col"
+  assert im2col(jnp.zeros((32, 128, 128, 128)), up, (1, 1), pad) == "by_image"  # 1 GiB
+  assert im2col(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "im2col"
+  assert im2col(x, k, (1, 1), same) == "winograd_4"
+  assert im2col(jnp.zeros((2, 64, 64, 64)), jnp.zeros((3, 3, 64, 32)), (1, 1), same) == "xla"
   xla = ops.ConvPolicy.xla().cpu_path
   assert xla(x, k, (1, 1), same) == "xla"
   assert xla(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "xla"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Literal, Sequence
 
 import jax
@@ -13,7 +14,7 @@ from ganstyle_jax.ops import kernel_grads, winograd
 
 Array = jax.Array
 Padding = tuple[tuple[int, int], tuple[int, int]]
-Path = Literal["xla", "winograd_2", "winograd_4", "few_outputs", "by_image"]
+Path = Literal["xla", "winograd_2", "winograd_4", "few_outputs", "im2col", "by_image"]
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -27,8 +28,12 @@ class ConvPolicy:
   by Winograd F(4x4, 3x3), or F(2x2, 3x3) for outputs smaller than `winograd_tile4_size`, or
   not at all for outputs smaller than `winograd_min_size` (little time saved, compile time
   spent). Of the other layers, those with fewer than `few_outputs` output channels take
-  `kernel_grad_few_outputs` (stride 1), and those with more than one image and a batch input
-  over `by_image_bytes` take `kernel_grad_by_image`; the rest take XLA's convolution and
+  `kernel_grad_few_outputs` (stride 1); with `im2col_bytes` > 0, other stride-1 layers whose
+  kernel is not 3x3 (the sub-pixel upsampling's 2x2, 7x7 and 4x4 layers) are one matmul of
+  their patches (`im2col`) while the patches take at most `im2col_bytes` (off by default:
+  2-2.7x faster as single layers, not shown faster in whole steps, and it lengthens compiles;
+  experiments/benchmarks/README.md); those with more than one image and a batch input over
+  `by_image_bytes` take `kernel_grad_by_image`; the rest take XLA's convolution and
   gradients. `xla_only`: XLA's convolution and gradients for every layer. The defaults are the
   measured thresholds (experiments/benchmarks/README.md).
   """
@@ -37,6 +42,7 @@ class ConvPolicy:
   winograd_min_size: int = 8
   winograd_tile4_size: int = 16
   few_outputs: int = 16
+  im2col_bytes: int = 0
   by_image_bytes: int = 4 * 2**20
   xla_only: bool = False
 
@@ -50,13 +56,16 @@ class ConvPolicy:
 
   def cpu_path(self, x: Array, kernel: Array, strides: tuple[int, int], padding: Padding) -> Path:
     """The path of a layer with input x, kernel [kh, kw, I, O], strides and explicit padding:
-    Winograd F(4x4, 3x3) or F(2x2, 3x3), XLA's convolution with XLA's kernel gradient, or
-    XLA's convolution with `kernel_grad_few_outputs` or `kernel_grad_by_image`."""
+    Winograd F(4x4, 3x3) or F(2x2, 3x3), the patches' matmul (im2col), XLA's convolution with
+    XLA's kernel gradient, or XLA's convolution with `kernel_grad_few_outputs` or
+    `kernel_grad_by_image`."""
     if self.xla_only:
       return "xla"
-    out_size = min(
-      size + lo + hi - kernel.shape[0] + 1 for size, (lo, hi) in zip(x.shape[1:3], padding)
-    )
+    # Output height and width at stride 1.
+    out_hw = [
+      size + lo + hi - k + 1 for size, (lo, hi), k in zip(x.shape[1:3], padding, kernel.shape)
+    ]
+    out_size = min(out_hw)
     if (
       kernel.shape[:2] == (3, 3)
       and strides == (1, 1)
@@ -67,6 +76,9 @@ class ConvPolicy:
       return "winograd_4" if out_size >= self.winograd_tile4_size else "winograd_2"
     if kernel.shape[-1] < self.few_outputs:
       return "few_outputs" if strides == (1, 1) else "xla"
+    patch_bytes = math.prod((x.shape[0], *out_hw, *kernel.shape[:3])) * x.dtype.itemsize
+    if strides == (1, 1) and kernel.shape[:2] != (3, 3) and patch_bytes <= self.im2col_bytes:
+      return "im2col"
     if x.shape[0] > 1 and x.size * x.dtype.itemsize > self.by_image_bytes:
       return "by_image"
     return "xla"
@@ -79,6 +91,17 @@ def _conv(x: Array, kernel: Array, strides: tuple[int, int], padding: Padding) -
   return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_DN)
 
 
+def _im2col(x: Array, kernel: Array, padding: Padding) -> Array:
+  """The stride-1 convolution as one matmul: x's kh x kw patches [N, H', W', kh kw I] times the
+  kernel [kh kw I, O]. Its gradients (autodiff) are matmuls too, and the patches' transpose is
+  a sum of shifted slices that XLA fuses."""
+  kh, kw, _, o = kernel.shape
+  xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+  ho, wo = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+  patches = [xp[:, i : i + ho, j : j + wo] for i in range(kh) for j in range(kw)]
+  return jnp.einsum("nhwk,ko->nhwo", jnp.concatenate(patches, axis=-1), kernel.reshape(-1, o))
+
+
 def _winograd_tile(path: Path) -> int:
   return int(path.removeprefix("winograd_"))
 
@@ -87,13 +110,14 @@ def _winograd_tile(path: Path) -> int:
 # tracing caches. Other platforms than the CPU always run XLA's convolution and gradients.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_cpu(x, kernel, strides, padding, path):
-  if not path.startswith("winograd"):
+  if path == "im2col":
+    cpu = lambda x, k: _im2col(x, k, padding)
+  elif path.startswith("winograd"):
+    cpu = lambda x, k: winograd.conv(x, k, padding, _winograd_tile(path))
+  else:
     return _conv(x, kernel, strides, padding)
   return jax.lax.platform_dependent(
-    x,
-    kernel,
-    cpu=lambda x, k: winograd.conv(x, k, padding, _winograd_tile(path)),
-    default=lambda x, k: _conv(x, k, strides, padding),
+    x, kernel, cpu=cpu, default=lambda x, k: _conv(x, k, strides, padding)
   )
 
 
@@ -111,7 +135,9 @@ def _conv_bwd(strides, padding, path, res, dy):
 
   if path == "xla":
     return xla_grads(x, dy)
-  if path.startswith("winograd"):
+  if path == "im2col":
+    cpu_grads = lambda x, dy: jax.vjp(lambda x, k: _im2col(x, k, padding), x, kernel)[1](dy)
+  elif path.startswith("winograd"):
     cpu_grads = lambda x, dy: winograd.conv_grads(x, kernel, padding, _winograd_tile(path), dy)
   else:
     if path == "few_outputs":
@@ -155,7 +181,7 @@ def conv2d(
   path = policy.cpu_path(x, kernel, strides, padding)
   kh, kw = kernel.shape[:2]
   if (
-    not path.startswith("winograd")
+    path not in ("winograd_2", "winograd_4", "im2col")
     and strides == (1, 1)
     and padding == ((0, 0), (0, 0))
     and kh % 2
