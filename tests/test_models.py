@@ -376,6 +376,22 @@ def test_conv2d_gradients_equal_xla_convolution(path, shape):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * float(np.abs(b).max()))
 
 
+def assert_conv2d_equals_xla(x, w, pad, policy):
+  """conv2d(x, w, stride 1, pad) under `policy`, forward and both gradients, equals
+  lax.conv_general_dilated's up to float32 rounding."""
+  ref = lambda x, w: jax.lax.conv_general_dilated(
+    x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
+  ours = lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy)
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  want = ref(x, w)
+  np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
+  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+
+
 @pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize(
   "shape",
@@ -399,17 +415,7 @@ def test_winograd_conv2d_equals_xla_convolution(tile, shape):
   w = rng.normal(size=(3, 3, i, o)).astype(np.float32)
   pads = jax.lax.padtype_to_pads((h, w_), (3, 3), (1, 1), pad) if isinstance(pad, str) else pad
   assert policy.cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1), pads) == f"winograd_{tile}"
-  ref = lambda x, w: jax.lax.conv_general_dilated(
-    x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
-  )
-  ours = lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy)
-  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
-  want = ref(x, w)
-  np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
-  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
-  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
-  for a, b in zip(got, want):
-    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+  assert_conv2d_equals_xla(x, w, pad, policy)
 
 
 @pytest.mark.parametrize(
@@ -431,17 +437,7 @@ def test_im2col_conv2d_equals_xla_convolution(shape):
   pads = jax.lax.padtype_to_pads((h, w_), (k, k), (1, 1), pad) if isinstance(pad, str) else pad
   policy = ops.ConvPolicy(im2col_bytes=2**20)
   assert policy.cpu_path(jnp.asarray(x), jnp.asarray(w), (1, 1), pads) == "im2col"
-  ref = lambda x, w: jax.lax.conv_general_dilated(
-    x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
-  )
-  ours = lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy)
-  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
-  want = ref(x, w)
-  np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
-  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
-  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
-  for a, b in zip(got, want):
-    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+  assert_conv2d_equals_xla(x, w, pad, policy)
 
 
 def test_conv2d_path_choice():

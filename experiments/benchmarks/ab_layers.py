@@ -86,8 +86,9 @@ def compile_variant(variant: str, c, key):
         CONFIGS[name](config)
       elif name != "current":
         stack.enter_context(REPLACEMENTS[name]())
-    # A new body (function object) per variant: jit's trace cache must not be shared. The
-    # states, batches and VGG variables of the variants are equal (seeded).
+    # A new body (function object) per variant: jit's trace cache must not be shared. Each
+    # variant keeps its own (seeded) state, batch and VGG variables: no_blocks has fewer
+    # parameters.
     body, state, batch, vgg = benchmark.train_problem(config, policy)
     t = time.perf_counter()
     compiled = jax.jit(body).lower(state, batch, vgg, key).compile()
