@@ -7,12 +7,12 @@ layer and round, median ms of --runs calls each.
 """
 
 import argparse
-import dataclasses
 import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from ab_layers import POLICIES as AB_POLICIES  # this folder's script
 
 from ganstyle_jax import benchmark, ops
 
@@ -26,10 +26,7 @@ LAYERS = {
   "UpConv_1 2x2 128->4x64": ((2, 128, 128, 128), (2, 2, 128, 256), (1, 1), ((0, 1), (0, 1))),
   "PatchGAN conv3 4x4 256->512": ((2, 32, 32, 256), (4, 4, 256, 512), (1, 1), ((1, 2), (1, 2))),
 }
-POLICIES = {
-  "default": ops.DEFAULT,
-  "im2col": dataclasses.replace(ops.DEFAULT, im2col_bytes=512 * 2**20),
-}
+POLICIES = {"default": ops.DEFAULT, "im2col": AB_POLICIES["im2col"](ops.DEFAULT)}
 
 
 def median_ms(x_shape, k_shape, strides, padding, policy, runs):
