@@ -12,8 +12,8 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ab_layers import POLICIES as AB_POLICIES  # this folder's script
 
+from ab_layers import POLICIES as AB_POLICIES  # this folder's script
 from ganstyle_jax import benchmark, ops
 
 # name: (input [N, H, W, I], kernel [kh, kw, I, O], strides, padding), at 256 px, batch 2
