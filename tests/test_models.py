@@ -313,6 +313,38 @@ def test_upconv_equals_transposed_convolution():
   np.testing.assert_allclose(y, ref[:, :10, :12], atol=1e-4)
 
 
+@pytest.mark.parametrize(
+  "policy",
+  [ops.DEFAULT, ops.ConvPolicy(transpose_as_matmul=False), ops.ConvPolicy.xla()],
+  ids=["matmul", "subpixel", "xla"],
+)
+@pytest.mark.parametrize("shape", [(2, 5, 6, 4, 7), (1, 8, 3, 16, 9)])
+def test_conv_transpose_x2_equals_dilated_convolution(policy, shape):
+  """ops.conv_transpose_x2, on each path, forward and both gradients: PyTorch's
+  ConvTranspose2d(3, stride 2, padding 1, output_padding 1) written as XLA's convolution of the
+  2x dilated input, padded (1, 2), with the spatially flipped kernel."""
+  n, h, w, i, o = shape
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(n, h, w, i)), jnp.float32)
+  k = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, i, o)), jnp.float32)
+  ref = lambda x, k: jax.lax.conv_general_dilated(
+    x,
+    k[::-1, ::-1],
+    (1, 1),
+    ((1, 2), (1, 2)),
+    lhs_dilation=(2, 2),
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+  )
+  ours = lambda x, k: ops.conv_transpose_x2(x, k, policy)
+  want = ref(x, k)
+  assert want.shape == (n, 2 * h, 2 * w, o)
+  np.testing.assert_allclose(ours(x, k), want, atol=1e-5 * float(np.abs(want).max()))
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, k)
+  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, k)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+
+
 @pytest.mark.parametrize("features,ksize", [(3, 3), (16, 3), (3, 7)])
 def test_reflect_conv_equals_valid_conv_on_reflect_padded_input(features, ksize):
   """Forward and gradients equal the textbook reflect-pad + VALID conv (both code paths)."""

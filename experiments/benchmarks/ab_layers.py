@@ -7,6 +7,8 @@ set of these replacements:
                           gradients kept)
   im2col                  the stride-1 layers whose kernel is not 3x3 as one matmul of their
                           patches (`ops.ConvPolicy.im2col_bytes` = 512 MiB; off by default)
+  subpixel_transpose      the x2 transposed convolutions as one sub-pixel 2x2 convolution
+                          (`ops.ConvPolicy.transpose_as_matmul` = False), not one matmul
   xla_convolutions        XLA's own convolutions and gradients everywhere (`ops.conv2d` as on
                           other platforms: `ops.ConvPolicy.xla()`)
   autodiff_instance_norm  XLA's derivative of the instance-norm formula (not the closed form)
@@ -56,6 +58,7 @@ def autodiff_instance_norm(x, eps=1e-5):
 POLICIES = {
   "no_winograd": lambda p: dataclasses.replace(p, winograd_channels=1 << 30),
   "im2col": lambda p: dataclasses.replace(p, im2col_bytes=512 * 2**20),
+  "subpixel_transpose": lambda p: dataclasses.replace(p, transpose_as_matmul=False),
   "xla_convolutions": lambda p: dataclasses.replace(p, xla_only=True),
 }
 # ... of config keys ...

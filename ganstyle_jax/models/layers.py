@@ -6,9 +6,9 @@ These choices are made for XLA's sake (measured on the CPU; see experiments/benc
   built on it), with the CPU path chosen by the layer's `conv_policy` (`ops.ConvPolicy`):
   Winograd for 3x3 layers, faster kernel gradients, 'VALID' as a cropped 'SAME'.
 - The stride-2 transposed convolution (PyTorch's ConvTranspose2d(k=3, s=2, p=1,
-  output_padding=1)) is computed in sub-pixel form: one 2x2 convolution to 4x the channels,
-  whose weights are gathered from the same 3x3 kernel, then depth-to-space. Same function, same
-  parameters, and a weight gradient that is a cheap ordinary convolution gradient.
+  output_padding=1)) is `ops.conv_transpose_x2`: on the CPU one matmul by the kernel's 9
+  taps and shifted sums, elsewhere one 2x2 convolution to 4x the channels then depth-to-space (sub-pixel
+  form). Same function, same parameters, and gradients that avoid XLA's transposed convolution.
 - `instance_norm` has a closed-form gradient (`jax.custom_vjp`) and `max_pool_2x2` is a max
   over a 2x2 view: XLA's derivative of the one and its select-and-scatter gradient of the
   other run several times slower on the CPU.
@@ -208,46 +208,13 @@ def upsample_nearest(x: Array, factor: int = 2) -> Array:
   return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
-def depth_to_space(x: Array, block: int = 2) -> Array:
-  """[N, H, W, b*b*C] -> [N, b*H, b*W, C], channel index ordered (row phase, col phase, c)."""
-  n, h, w, c = x.shape
-  c_out = c // (block * block)
-  x = x.reshape(n, h, w, block, block, c_out)
-  x = x.transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h * block, w * block, c_out)
-
-
-# For output phase p (0: even, 1: odd pixel) and input offset a (0: same pixel, 1: next pixel),
-# the 3x3 transposed-conv tap that connects them (None: no connection). Derived from
-# out[2i - 1 + k] += x[i] * w[k] (stride 2, padding 1, output_padding 1).
-_PHASE_TAPS = ((1, None), (2, 0))
-
-
-def subpixel_kernel(kernel: Array) -> Array:
-  """Rearranges a 3x3 transposed-conv kernel [3, 3, I, O] into a 2x2 conv kernel [2, 2, I, 4*O]."""
-  i_ch, o_ch = kernel.shape[2], kernel.shape[3]
-  zeros = jnp.zeros((i_ch, o_ch), kernel.dtype)
-  rows = []
-  for a in range(2):  # input row offset
-    cols = []
-    for b in range(2):  # input column offset
-      phases = []
-      for py in range(2):
-        for px in range(2):
-          ky, kx = _PHASE_TAPS[py][a], _PHASE_TAPS[px][b]
-          phases.append(zeros if ky is None or kx is None else kernel[ky, kx])
-      cols.append(jnp.concatenate(phases, axis=-1))
-    rows.append(jnp.stack(cols))
-  return jnp.stack(rows)
-
-
 class UpConv(nn.Module):
   """x2 upsampling convolution equal to PyTorch's ConvTranspose2d(3, stride=2, padding=1,
   output_padding=1): [N, H, W, I] -> [N, 2H, 2W, features].
 
   The kernel is stored as [3, 3, I, O] in scatter form: out[2i - 1 + k] += x[i] * kernel[k]
   (a PyTorch ConvTranspose2d weight [I, O, kh, kw] converts by a transpose to [kh, kw, I, O]).
-  `conv_policy`: the CPU path choice of `ops.conv2d`.
+  `conv_policy`: the CPU path choice of `ops.conv_transpose_x2`.
   """
 
   features: int
@@ -260,12 +227,11 @@ class UpConv(nn.Module):
     kernel = self.param(
       "kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features), jnp.float32
     )
-    k2 = subpixel_kernel(kernel).astype(self.dtype)
-    y = ops.conv2d(x.astype(self.dtype), k2, padding=((0, 1), (0, 1)), policy=self.conv_policy)
+    y = ops.conv_transpose_x2(x.astype(self.dtype), kernel.astype(self.dtype), self.conv_policy)
     if self.use_bias:
       bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-      y = y + jnp.tile(bias, 4).astype(self.dtype)
-    return depth_to_space(y, 2)
+      y = y + bias.astype(self.dtype)
+    return y
 
 
 class SpectralNormConv(nn.Module):

@@ -13,6 +13,10 @@ and, on every platform, computes an unpadded ('VALID') stride-1 convolution outs
 Winograd path, such as reflection padding's `pad(reflect) -> conv(padding='VALID')`, as a
 'SAME' one cropped: XLA's CPU convolution without padding is several times slower.
 
+`conv_transpose_x2` (`upsample`), the x2 transposed convolution of the generators' decoders,
+runs on the CPU as one matmul by its 9 taps and shifted sums (`ConvPolicy.transpose_as_matmul`),
+elsewhere as a sub-pixel `conv2d`.
+
 Which path a layer takes is decided by a `ConvPolicy`, a frozen (hashable) value passed to
 `conv2d` as a static argument; the linen layers of `ganstyle_jax.models` hold one as their
 `conv_policy` attribute. `DEFAULT` has the measured thresholds; `ConvPolicy.xla()` makes every
@@ -24,5 +28,6 @@ of the temporal regulariser (loss.w_temporal); the temporal-consistency metric w
 """
 
 from ganstyle_jax.ops.conv import DEFAULT, ConvPolicy, Path, conv2d
+from ganstyle_jax.ops.upsample import conv_transpose_x2
 
-__all__ = ["DEFAULT", "ConvPolicy", "Path", "conv2d"]
+__all__ = ["DEFAULT", "ConvPolicy", "Path", "conv2d", "conv_transpose_x2"]

@@ -34,8 +34,8 @@ class ConvPolicy:
   2-2.7x faster as single layers, not shown faster in whole steps, and it lengthens compiles;
   experiments/benchmarks/README.md); those with more than one image and a batch input over
   `by_image_bytes` take `kernel_grad_by_image`; the rest take XLA's convolution and
-  gradients. `xla_only`: XLA's convolution and gradients for every layer. The defaults are the
-  measured thresholds (experiments/benchmarks/README.md).
+  gradients. `transpose_as_matmul`: `conv_transpose_x2` as one matmul by its 9 taps (else as
+  the sub-pixel convolution). `xla_only`: XLA's convolution and gradients for every layer. The defaults are the measured thresholds (experiments/benchmarks/README.md).
   """
 
   winograd_channels: int = 64
@@ -44,6 +44,7 @@ class ConvPolicy:
   few_outputs: int = 16
   im2col_bytes: int = 0
   by_image_bytes: int = 4 * 2**20
+  transpose_as_matmul: bool = True
   xla_only: bool = False
 
   @classmethod
