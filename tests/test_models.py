@@ -486,6 +486,11 @@ def test_conv2d_path_choice():
   assert path(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "xla"
   assert path(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "few_outputs"
   assert path(jnp.zeros((2, 64, 64, 256)), jnp.zeros((4, 4, 256, 256)), (2, 2), same) == "by_image"
+  # A small input, a large output (CycleGAN's 7x7 input layer at 256 px): by image too.
+  first, pad3 = jnp.zeros((7, 7, 3, 64)), ((3, 3), (3, 3))
+  assert path(jnp.zeros((2, 262, 262, 3)), first, (1, 1), pad3) == "by_image"
+  assert path(jnp.zeros((1, 262, 262, 3)), first, (1, 1), pad3) == "xla"
+  assert path(jnp.zeros((2, 64, 64, 3)), first, (1, 1), pad3) == "xla"  # 2 MiB out
   up, pad = jnp.zeros((2, 2, 128, 256)), ((0, 1), (0, 1))  # UpConv's sub-pixel kernel
   assert path(jnp.zeros((2, 128, 128, 128)), up, (1, 1), pad) == "by_image"
   im2col = ops.ConvPolicy(im2col_bytes=512 * 2**20).cpu_path

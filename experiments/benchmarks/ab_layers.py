@@ -15,6 +15,8 @@ set of these replacements:
   reduce_window_max_pool  `nn.max_pool` (reduce_window; select-and-scatter gradient)
   scanned_blocks          cyclegan: the residual blocks as one lax.scan
                           (model.generator.scan_blocks=True)
+  by_image_input_only     `kernel_grad_by_image` chosen by the input's size alone (before
+                          2026-12-05), not by the larger of the input and the output
   no_blocks               cyclegan: no residual blocks (model.generator.n_blocks=0), to see
                           their share of the compile
   no_identity             cyclegan: no identity loss (loss.w_identity=0): each generator then
@@ -68,7 +70,19 @@ CONFIGS = {
   "no_identity": lambda c: c.loss.update(w_identity=0.0),
 }
 # ... and of functions the networks call.
+def _by_image_input_only(cpu_path):
+  def path(self, x, kernel, strides, padding):
+    chosen = cpu_path(self, x, kernel, strides, padding)
+    input_bytes = x.size * x.dtype.itemsize
+    return "xla" if chosen == "by_image" and input_bytes <= self.by_image_bytes else chosen
+
+  return path
+
+
 REPLACEMENTS = {
+  "by_image_input_only": lambda: mock.patch.object(
+    conv.ConvPolicy, "cpu_path", _by_image_input_only(conv.ConvPolicy.cpu_path)
+  ),
   "autodiff_instance_norm": lambda: mock.patch.object(
     layers, "instance_norm", autodiff_instance_norm
   ),

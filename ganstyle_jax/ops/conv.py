@@ -32,8 +32,8 @@ class ConvPolicy:
   kernel is not 3x3 (the sub-pixel upsampling's 2x2, 7x7 and 4x4 layers) are one matmul of
   their patches (`im2col`) while the patches take at most `im2col_bytes` (off by default:
   2-2.7x faster as single layers, not shown faster in whole steps, and it lengthens compiles;
-  experiments/benchmarks/README.md); those with more than one image and a batch input over
-  `by_image_bytes` take `kernel_grad_by_image`; the rest take XLA's convolution and
+  experiments/benchmarks/README.md); those with more than one image and a batch input or
+  output over `by_image_bytes` take `kernel_grad_by_image`; the rest take XLA's convolution and
   gradients. `transpose_as_matmul`: `conv_transpose_x2` as one matmul by its 9 taps (else as
   the sub-pixel convolution). `xla_only`: XLA's convolution and gradients for every layer. The defaults are the measured thresholds (experiments/benchmarks/README.md).
   """
@@ -80,7 +80,9 @@ class ConvPolicy:
     patch_bytes = math.prod((x.shape[0], *out_hw, *kernel.shape[:3])) * x.dtype.itemsize
     if strides == (1, 1) and kernel.shape[:2] != (3, 3) and patch_bytes <= self.im2col_bytes:
       return "im2col"
-    if x.shape[0] > 1 and x.size * x.dtype.itemsize > self.by_image_bytes:
+    out_bytes = x.dtype.itemsize * kernel.shape[-1] * x.shape[0]
+    out_bytes *= math.prod((size - 1) // s + 1 for size, s in zip(out_hw, strides))
+    if x.shape[0] > 1 and max(x.size * x.dtype.itemsize, out_bytes) > self.by_image_bytes:
       return "by_image"
     return "xla"
 
