@@ -424,6 +424,30 @@ def assert_conv2d_equals_xla(x, w, pad, policy):
     np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
 
 
+@pytest.mark.parametrize(
+  "shape,padding",
+  [((2, 8, 10, 3, 5), ((1, 1), (1, 1))), ((1, 6, 4, 16, 8), ((1, 0), (1, 0)))],
+)
+def test_stride2_phases_conv2d_equals_xla_convolution(shape, padding):
+  """conv2d's stride2_phases path (3x3 stride 2, gradients by output phases): forward and
+  both gradients equal lax.conv_general_dilated's."""
+  n, h, w, i, o = shape
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(n, h, w, i)), jnp.float32)
+  k = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, i, o)), jnp.float32)
+  assert ops.DEFAULT.cpu_path(x, k, (2, 2), padding) == "stride2_phases"
+  ref = lambda x, k: jax.lax.conv_general_dilated(
+    x, k, (2, 2), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
+  ours = lambda x, k: ops.conv2d(x, k, (2, 2), padding)
+  want = ref(x, k)
+  np.testing.assert_allclose(ours(x, k), want, atol=1e-5 * float(np.abs(want).max()))
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, k)
+  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, k)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+
+
 @pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize(
   "shape",
@@ -481,7 +505,10 @@ def test_conv2d_path_choice():
   assert path(x, k, (1, 1), same) == "winograd_4"
   assert path(x, k, (1, 1), valid) == "winograd_2"  # a 14 x 14 output
   assert path(x[:, :8, :8], k, (1, 1), valid) == "xla"  # 6 x 6: not worth it
-  assert path(x, k, (2, 2), same) == "xla"
+  assert path(x, k, (2, 2), same) == "stride2_phases"
+  assert path(x, k, (2, 2), ((0, 1), (0, 1))) == "xla"  # 'SAME' at stride 2: not padded at the top
+  assert path(x[:, :15], k, (2, 2), same) == "xla"  # odd height
+  assert ops.ConvPolicy(stride2_phases=False).cpu_path(x, k, (2, 2), same) == "xla"
   assert path(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16), (1, 1), same) == "xla"
   assert path(x, jnp.zeros((4, 4, 256, 256)), (1, 1), same) == "xla"
   assert path(x, jnp.zeros((3, 3, 256, 3)), (1, 1), same) == "few_outputs"

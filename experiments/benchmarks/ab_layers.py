@@ -9,6 +9,8 @@ set of these replacements:
                           patches (`ops.ConvPolicy.im2col_bytes` = 512 MiB; off by default)
   subpixel_transpose      the x2 transposed convolutions as one sub-pixel 2x2 convolution
                           (`ops.ConvPolicy.transpose_as_matmul` = False), not one matmul
+  no_stride2_phases       the 3x3 stride-2 layers' gradients by XLA or image by image, not by
+                          output phases (`ops.ConvPolicy.stride2_phases` = False)
   xla_convolutions        XLA's own convolutions and gradients everywhere (`ops.conv2d` as on
                           other platforms: `ops.ConvPolicy.xla()`)
   autodiff_instance_norm  XLA's derivative of the instance-norm formula (not the closed form)
@@ -61,6 +63,7 @@ POLICIES = {
   "no_winograd": lambda p: dataclasses.replace(p, winograd_channels=1 << 30),
   "im2col": lambda p: dataclasses.replace(p, im2col_bytes=512 * 2**20),
   "subpixel_transpose": lambda p: dataclasses.replace(p, transpose_as_matmul=False),
+  "no_stride2_phases": lambda p: dataclasses.replace(p, stride2_phases=False),
   "xla_convolutions": lambda p: dataclasses.replace(p, xla_only=True),
 }
 # ... of config keys ...

@@ -8,6 +8,7 @@ median ms of --runs calls, XLA compile s and the compiled program's fusion count
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 
@@ -58,7 +59,7 @@ def main():
       line = {"round": r, "layer": name}
       for (layer, label, grads), (c, args, compile_s, fusions) in programs.items():
         if layer == name:
-          _, times = benchmark.timed(lambda: c(*args), 1, a.runs)
+          _, times = benchmark.timed(functools.partial(c, *args), 1, a.runs)
           key = f"{label}_{'fwd_bwd' if grads else 'fwd'}"
           line[f"ms_{key}"] = round(1000 * float(np.median(times)), 1)
           line[f"compile_s_{key}"] = round(compile_s, 2)

@@ -10,11 +10,13 @@ from typing import Literal, Sequence
 import jax
 import jax.numpy as jnp
 
-from ganstyle_jax.ops import kernel_grads, winograd
+from ganstyle_jax.ops import kernel_grads, phases, winograd
 
 Array = jax.Array
 Padding = tuple[tuple[int, int], tuple[int, int]]
-Path = Literal["xla", "winograd_2", "winograd_4", "few_outputs", "im2col", "by_image"]
+Path = Literal[
+  "xla", "winograd_2", "winograd_4", "stride2_phases", "few_outputs", "im2col", "by_image"
+]
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -27,7 +29,9 @@ class ConvPolicy:
   3x3 stride-1 float32 layers with at least `winograd_channels` input and output channels run
   by Winograd F(4x4, 3x3), or F(2x2, 3x3) for outputs smaller than `winograd_tile4_size`, or
   not at all for outputs smaller than `winograd_min_size` (little time saved, compile time
-  spent). Of the other layers, those with fewer than `few_outputs` output channels take
+  spent). With `stride2_phases`, 3x3 stride-2 layers padded by 1 at the top and left, of even
+  height and width, have their gradients by `phases.stride2_grads` (XLA's forward). Of the
+  other layers, those with fewer than `few_outputs` output channels take
   `kernel_grad_few_outputs` (stride 1); with `im2col_bytes` > 0, other stride-1 layers whose
   kernel is not 3x3 (the sub-pixel upsampling's 2x2, 7x7 and 4x4 layers) are one matmul of
   their patches (`im2col`) while the patches take at most `im2col_bytes` (off by default:
@@ -45,6 +49,7 @@ class ConvPolicy:
   im2col_bytes: int = 0
   by_image_bytes: int = 4 * 2**20
   transpose_as_matmul: bool = True
+  stride2_phases: bool = True
   xla_only: bool = False
 
   @classmethod
@@ -75,6 +80,15 @@ class ConvPolicy:
       and out_size >= self.winograd_min_size
     ):
       return "winograd_4" if out_size >= self.winograd_tile4_size else "winograd_2"
+    if (
+      self.stride2_phases
+      and kernel.shape[:2] == (3, 3)
+      and strides == (2, 2)
+      and all(
+        lo == 1 and hi in (0, 1) and size % 2 == 0 for size, (lo, hi) in zip(x.shape[1:3], padding)
+      )
+    ):
+      return "stride2_phases"
     if kernel.shape[-1] < self.few_outputs:
       return "few_outputs" if strides == (1, 1) else "xla"
     patch_bytes = math.prod((x.shape[0], *out_hw, *kernel.shape[:3])) * x.dtype.itemsize
@@ -140,6 +154,8 @@ def _conv_bwd(strides, padding, path, res, dy):
     return xla_grads(x, dy)
   if path == "im2col":
     cpu_grads = lambda x, dy: jax.vjp(lambda x, k: _im2col(x, k, padding), x, kernel)[1](dy)
+  elif path == "stride2_phases":
+    cpu_grads = lambda x, dy: phases.stride2_grads(x, kernel, dy)
   elif path.startswith("winograd"):
     cpu_grads = lambda x, dy: winograd.conv_grads(x, kernel, padding, _winograd_tile(path), dy)
   else:
