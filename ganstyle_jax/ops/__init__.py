@@ -15,7 +15,8 @@ Winograd path, such as reflection padding's `pad(reflect) -> conv(padding='VALID
 
 `conv_transpose_x2` (`upsample`), the x2 transposed convolution of the generators' decoders,
 runs on the CPU as one matmul by its 9 taps and shifted sums (`ConvPolicy.transpose_as_matmul`),
-elsewhere as a sub-pixel `conv2d`.
+elsewhere as a sub-pixel `conv2d`; its adjoint, the 3x3 stride-2 convolution, has its
+gradients on the CPU the same way (`ConvPolicy.stride2_phases`). Both are in `phases`.
 
 Which path a layer takes is decided by a `ConvPolicy`, a frozen (hashable) value passed to
 `conv2d` as a static argument; the linen layers of `ganstyle_jax.models` hold one as their

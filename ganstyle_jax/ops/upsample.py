@@ -4,7 +4,7 @@ On the CPU one matmul by the kernel's 9 taps and shifted sums, with a written-ou
 (`phases`). Everywhere else one 2x2 convolution to 4x the channels (one channel group per
 output phase, weights gathered from the 3x3 kernel, zeros where a phase takes no tap), then
 depth-to-space ('sub-pixel' form): 16 taps, 9 of them the kernel's. On the CPU the matmul form
-runs forward and both gradients 2.5-3x faster than the sub-pixel convolution, in a program no
+runs forward and both gradients 2.5-3.3x faster than the sub-pixel convolution, in a program no
 larger (experiments/benchmarks/README.md).
 """
 
