@@ -7,8 +7,9 @@ These choices are made for XLA's sake (measured on the CPU; see experiments/benc
   Winograd for 3x3 layers, faster kernel gradients, 'VALID' as a cropped 'SAME'.
 - The stride-2 transposed convolution (PyTorch's ConvTranspose2d(k=3, s=2, p=1,
   output_padding=1)) is `ops.conv_transpose_x2`: on the CPU one matmul by the kernel's 9
-  taps and shifted sums, elsewhere one 2x2 convolution to 4x the channels then depth-to-space (sub-pixel
-  form). Same function, same parameters, and gradients that avoid XLA's transposed convolution.
+  taps and shifted sums, elsewhere one 2x2 convolution to 4x the channels then depth-to-space
+  (sub-pixel form). Same function, same parameters, and gradients that avoid XLA's transposed
+  convolution.
 - `instance_norm` has a closed-form gradient (`jax.custom_vjp`) and `max_pool_2x2` is a max
   over a 2x2 view: XLA's derivative of the one and its select-and-scatter gradient of the
   other run several times slower on the CPU.

@@ -33,13 +33,14 @@ class ConvPolicy:
   height and width, have their gradients by `phases.stride2_grads` (XLA's forward). Of the
   other layers, those with fewer than `few_outputs` output channels take
   `kernel_grad_few_outputs` (stride 1); with `im2col_bytes` > 0, other stride-1 layers whose
-  kernel is not 3x3 (the sub-pixel upsampling's 2x2, 7x7 and 4x4 layers) are one matmul of
-  their patches (`im2col`) while the patches take at most `im2col_bytes` (off by default:
-  2-2.7x faster as single layers, not shown faster in whole steps, and it lengthens compiles;
-  experiments/benchmarks/README.md); those with more than one image and a batch input or
-  output over `by_image_bytes` take `kernel_grad_by_image`; the rest take XLA's convolution and
-  gradients. `transpose_as_matmul`: `conv_transpose_x2` as one matmul by its 9 taps (else as
-  the sub-pixel convolution). `xla_only`: XLA's convolution and gradients for every layer. The defaults are the measured thresholds (experiments/benchmarks/README.md).
+  kernel is not 3x3 (7x7 and 4x4 layers; the sub-pixel upsampling's 2x2 where it is used) are
+  one matmul of their patches (`im2col`) while the patches take at most `im2col_bytes` (off
+  by default: 2-2.7x faster as single layers, not shown faster in whole steps, and it
+  lengthens compiles; experiments/benchmarks/README.md); those with more than one image and a
+  batch input or output over `by_image_bytes` take `kernel_grad_by_image`; the rest take XLA's
+  convolution and gradients. `transpose_as_matmul`: `conv_transpose_x2` as one matmul by its
+  9 taps (else as the sub-pixel convolution). `xla_only`: XLA's convolution and gradients for
+  every layer. The defaults are the measured thresholds (experiments/benchmarks/README.md).
   """
 
   winograd_channels: int = 64
@@ -63,8 +64,8 @@ class ConvPolicy:
   def cpu_path(self, x: Array, kernel: Array, strides: tuple[int, int], padding: Padding) -> Path:
     """The path of a layer with input x, kernel [kh, kw, I, O], strides and explicit padding:
     Winograd F(4x4, 3x3) or F(2x2, 3x3), the patches' matmul (im2col), XLA's convolution with
-    XLA's kernel gradient, or XLA's convolution with `kernel_grad_few_outputs` or
-    `kernel_grad_by_image`."""
+    XLA's kernel gradient, or XLA's convolution with the gradients by output phases
+    (`phases.stride2_grads`), `kernel_grad_few_outputs` or `kernel_grad_by_image`."""
     if self.xla_only:
       return "xla"
     # Output height and width at stride 1.

@@ -62,11 +62,11 @@ def upsample(x: Array, kernel: Array) -> Array:
   n, h, w, _ = x.shape
   o = kernel.shape[-1]
   z = jnp.einsum("nhwi,io->nhwo", x, _taps_matrix(kernel)).reshape(n, h, w, 3, 3, o)
-  phases = {}
+  out = {}  # phase -> [N, H, W, O]
   for tap, (phase, offset) in TAP_TO.items():
     part = _shift(z[..., tap[0], tap[1], :], *offset)
-    phases[phase] = phases[phase] + part if phase in phases else part
-  rows = [jnp.stack([phases[py, px] for px in range(2)], axis=3) for py in range(2)]
+    out[phase] = out[phase] + part if phase in out else part
+  rows = [jnp.stack([out[py, px] for px in range(2)], axis=3) for py in range(2)]
   return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, o)  # [N, H, py, W, px, O]
 
 
