@@ -313,6 +313,18 @@ def test_upconv_equals_transposed_convolution():
   np.testing.assert_allclose(y, ref[:, :10, :12], atol=1e-4)
 
 
+def assert_equal_with_gradients(ours, ref, x, k):
+  """ours(x, k) equals ref(x, k), and so do the gradients of sum(sin(.)) with respect to x and
+  k, up to float32 rounding."""
+  want = ref(x, k)
+  np.testing.assert_allclose(ours(x, k), want, atol=1e-5 * float(np.abs(want).max()))
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, k)
+  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, k)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+
+
 @pytest.mark.parametrize(
   "policy",
   [ops.DEFAULT, ops.ConvPolicy(transpose_as_matmul=False), ops.ConvPolicy.xla()],
@@ -334,15 +346,8 @@ def test_conv_transpose_x2_equals_dilated_convolution(policy, shape):
     lhs_dilation=(2, 2),
     dimension_numbers=("NHWC", "HWIO", "NHWC"),
   )
-  ours = lambda x, k: ops.conv_transpose_x2(x, k, policy)
-  want = ref(x, k)
-  assert want.shape == (n, 2 * h, 2 * w, o)
-  np.testing.assert_allclose(ours(x, k), want, atol=1e-5 * float(np.abs(want).max()))
-  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
-  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, k)
-  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, k)
-  for a, b in zip(got, want):
-    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+  assert ref(x, k).shape == (n, 2 * h, 2 * w, o)
+  assert_equal_with_gradients(lambda x, k: ops.conv_transpose_x2(x, k, policy), ref, x, k)
 
 
 @pytest.mark.parametrize("features,ksize", [(3, 3), (16, 3), (3, 7)])
@@ -414,14 +419,7 @@ def assert_conv2d_equals_xla(x, w, pad, policy):
   ref = lambda x, w: jax.lax.conv_general_dilated(
     x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
   )
-  ours = lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy)
-  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
-  want = ref(x, w)
-  np.testing.assert_allclose(ours(x, w), want, atol=1e-5 * float(np.abs(want).max()))
-  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
-  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, w)
-  for a, b in zip(got, want):
-    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+  assert_equal_with_gradients(lambda x, w: ops.conv2d(x, w, (1, 1), pad, policy), ref, x, w)
 
 
 @pytest.mark.parametrize(
@@ -438,14 +436,7 @@ def test_stride2_phases_conv2d_equals_xla_convolution(shape, padding):
   ref = lambda x, k: jax.lax.conv_general_dilated(
     x, k, (2, 2), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
   )
-  ours = lambda x, k: ops.conv2d(x, k, (2, 2), padding)
-  want = ref(x, k)
-  np.testing.assert_allclose(ours(x, k), want, atol=1e-5 * float(np.abs(want).max()))
-  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
-  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, k)
-  want = jax.jit(jax.grad(loss(ref), argnums=(0, 1)))(x, k)
-  for a, b in zip(got, want):
-    np.testing.assert_allclose(a, b, atol=1e-5 * float(np.abs(b).max()))
+  assert_equal_with_gradients(lambda x, k: ops.conv2d(x, k, (2, 2), padding), ref, x, k)
 
 
 @pytest.mark.parametrize("tile", [2, 4])
