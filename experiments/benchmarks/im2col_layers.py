@@ -17,7 +17,9 @@ from ab_layers import POLICIES as AB_POLICIES  # this folder's script
 from ganstyle_jax import benchmark, ops
 
 # name: (input [N, H, W, I], kernel [kh, kw, I, O], strides, padding), at 256 px, batch 2
-# (the generators' first call, with the identity images).
+# (the generators' first call, with the identity images). The UpConv rows are the sub-pixel
+# form, which CycleGAN runs on the CPU only with ConvPolicy(transpose_as_matmul=False); by
+# default it is `ops.conv_transpose_x2`'s matmul (phases_layers.py).
 LAYERS = {
   "ReflectConv_0 7x7 3->64": ((2, 262, 262, 3), (7, 7, 3, 64), (1, 1), ((0, 0), (0, 0))),
   "Conv_0 3x3/2 64->128": ((2, 256, 256, 64), (3, 3, 64, 128), (2, 2), ((1, 1), (1, 1))),

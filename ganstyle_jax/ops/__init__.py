@@ -6,7 +6,7 @@ platforms keep XLA's convolution and its gradients, through `lax.platform_depend
   F(4x4, 3x3) (F(2x2, 3x3) for small outputs), forward and backward (`winograd`): a quarter of
   the multiplications, as one batched matmul;
 - replaces XLA's kernel gradient where it is slow (`kernel_grads`): image by image for batches
-  whose input outgrows the caches, and as one matmul for layers with few output channels;
+  whose input or output outgrows the caches, and as one matmul for layers with few output channels;
 - optionally (`ConvPolicy.im2col_bytes`, off by default) runs stride-1 layers whose kernel is
   not 3x3 as one matmul of their patches (im2col);
 and, on every platform, computes an unpadded ('VALID') stride-1 convolution outside the
