@@ -109,6 +109,23 @@ class _BackgroundSaveErrors(py_logging.Filter):
     return True
 
 
+class _Manager(ocp.CheckpointManager):
+  """orbax's CheckpointManager, minus its own questions to JAX's preemption service.
+
+  The service agrees on a stop step from each process's last `reached_preemption_sync_point`
+  call, so the step passed in must only grow (train._StopSignals calls it once per step).
+  orbax also calls it, from its save-finalize thread, with the step being saved: that thread
+  runs a step or two behind the loop and sets the counter back. A signal landing then makes
+  the processes agree on a step one of them has already passed: the others save and exit, and
+  it trains on alone, blocked in the next collective until the shutdown barrier kills it.
+  Every save here is forced, so orbax needs no preemption answer of its own.
+  """
+
+  def reached_preemption(self, step: int) -> bool:
+    del step
+    return False
+
+
 class CorruptCheckpointError(Exception):
   """A checkpoint's files exist but do not hold what was saved."""
 
@@ -138,7 +155,7 @@ class Checkpointer:
       options = ocp.CheckpointManagerOptions(
         read_only=True, create=False, enable_async_checkpointing=False
       )
-    self.manager = ocp.CheckpointManager(
+    self.manager = _Manager(
       self.directory, options=options, item_names=("state", "data", "meta")
     )
     self.unreadable: dict[int, str] = {}  # step -> why, found by the last restore

@@ -47,6 +47,22 @@ class FixedGlobalBatches:
     self.n = state["positions"]["batches"]
 
 
+def record_preemption_sync_calls() -> list:
+  """Records each call to JAX's preemption service: (thread name, step), in call order."""
+  import threading  # pylint: disable=g-import-not-at-top
+
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+  calls, reached = [], multihost_utils.reached_preemption_sync_point
+
+  def recorded(step):
+    calls.append((threading.current_thread().name, step))
+    return reached(step)
+
+  multihost_utils.reached_preemption_sync_point = recorded
+  return calls
+
+
 def main(argv):
   workdir, parallelism, steps, local_devices, data_dir = argv[1:6]
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={local_devices}"
@@ -59,6 +75,7 @@ def main(argv):
   from ganstyle_jax import build, distributed, input_pipeline, train  # pylint: disable=g-import-not-at-top
 
   sigterm_batch = int(argv[9]) if len(argv) > 9 else 0
+  sync_calls = record_preemption_sync_calls()
   if len(argv) > 6:
     port, n, i = argv[6:9]
     distributed.initialize("auto", f"127.0.0.1:{port}", int(n), int(i))
@@ -79,6 +96,7 @@ def main(argv):
     # prefetch thread the signal could land several steps later, past a busy machine's timing.
     config.data.prefetch_batches = 0
   train.train_and_evaluate(config, workdir)
+  print(f"preemption sync calls (thread, step): {sync_calls}", flush=True)
   print(f"process {jax.process_index()} of {jax.process_count()}: done", flush=True)
 
 

@@ -1,5 +1,6 @@
 """2 processes x 4 CPU devices (jax.distributed, gloo) == 1 process x 8 devices; resume in 1."""
 
+import ast
 import os
 import socket
 import subprocess
@@ -120,6 +121,12 @@ def test_sigterm_to_one_process_stops_all_at_one_step(tmp_path):
   # together, well before the end, and exit 0.
   for out in outs:
     assert "Preempted: checkpoint saved at step" in out
+    # The service agrees on the stop step from each process's latest call: one thread, the
+    # loop's, with steps that never go back (orbax's save thread once set them back: a hang).
+    calls = ast.literal_eval(out.split("preemption sync calls (thread, step): ")[1].splitlines()[0])
+    assert {thread for thread, _ in calls} == {"MainThread"}, calls
+    steps = [step for _, step in calls]
+    assert steps == sorted(steps), calls
   steps = {int(out.split("Preempted: checkpoint saved at step ")[1].split(".")[0]) for out in outs}
   assert len(steps) == 1
   agreed = steps.pop()
