@@ -155,9 +155,7 @@ class Checkpointer:
       options = ocp.CheckpointManagerOptions(
         read_only=True, create=False, enable_async_checkpointing=False
       )
-    self.manager = _Manager(
-      self.directory, options=options, item_names=("state", "data", "meta")
-    )
+    self.manager = _Manager(self.directory, options=options, item_names=("state", "data", "meta"))
     self.unreadable: dict[int, str] = {}  # step -> why, found by the last restore
     self.last_good: int | None = self.latest_step()
     self._pending: int | None = None

@@ -72,6 +72,8 @@ CONFIGS = {
   "no_blocks": lambda c: c.model.generator.update(n_blocks=0),
   "no_identity": lambda c: c.loss.update(w_identity=0.0),
 }
+
+
 # ... and of functions the networks call.
 def _by_image_input_only(cpu_path):
   def path(self, x, kernel, strides, padding):
