@@ -103,7 +103,7 @@ def base_config(model_name: str = "adain_gan") -> ml_collections.ConfigDict:
         n_blocks=9,  # cyclegan: residual blocks (9 at 256 px, 6 at 128)
         residual=False,  # cyclegan: G = tanh(atanh(x) + net(x)), starting as the identity
         scan_blocks=False,  # cyclegan: the residual blocks as one lax.scan (same function and
-        # parameters; compiles in ~30% less time, but CPU steps at 128 px ran 7-12% slower; on
+        # parameters; compiles in ~30% less time, but CPU steps at 128 px ran 7-19% slower; on
         # the CPU only float32 blocks of >= 64 channels (Winograd's) are scanned)
         num_downs=8,  # pix2pix: U-Net levels (8 = unet_256; images % 2**N == 0)
         use_dropout=True,  # pix2pix: dropout 0.5 in the U-Net's inner up levels

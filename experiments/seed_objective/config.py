@@ -184,6 +184,13 @@ def _smooth_query(c):
   return c
 
 
+def _bfloat16(c):
+  """The networks compute in bfloat16 (compute_dtype; parameters and optimizer states stay
+  float32): issue 21's item 4 asks whether it keeps the known-answer quality on CPUs with AMX."""
+  c.compute_dtype = "bfloat16"
+  return c
+
+
 ARMS = {
   "colour_no_adv": lambda: _colour(_no_adv(recipe())),
   "colour_hinge": lambda: _colour(_adv("hinge")(recipe())),
@@ -205,6 +212,9 @@ ARMS = {
   "smooth_outline_no_adv": lambda: _smooth_query(_outlines(_colour(_no_adv(recipe())))),
   "smooth_outline_cond_hinge": lambda: _smooth_query(
     _strong_d(_outlines(_colour(_style_conditioned(_adv("hinge")(recipe())))))
+  ),
+  "smooth_outline_cond_hinge_bf16": lambda: _bfloat16(
+    _smooth_query(_strong_d(_outlines(_colour(_style_conditioned(_adv("hinge")(recipe()))))))
   ),
   "attn_no_adv": lambda: _attention(_no_adv(recipe())),
   "attn_hinge": lambda: _attention(_adv("hinge")(recipe())),
@@ -236,6 +246,7 @@ LABELS = {
   "outline_cond_hinge": "colour-attention G + outlines, hinge, style-cond. D at 5x lr, w_adv 5",
   "smooth_outline_no_adv": "colour-attention G, smoothed query + outlines, no adversarial term",
   "smooth_outline_cond_hinge": "colour-attention G, smoothed query + outlines, hinge, style-cond. D at 5x lr, w_adv 5",
+  "smooth_outline_cond_hinge_bf16": "the same, computed in bfloat16",
   "attn_no_adv": "attention G, no adversarial term",
   "attn_hinge": "attention G, hinge",
   "attn_supervised": "ceiling: attention G, L1 to the known answer",
@@ -276,6 +287,7 @@ BENCHMARKS = {
     "outline_cond_hinge",
     "smooth_outline_no_adv",
     "smooth_outline_cond_hinge",
+    "smooth_outline_cond_hinge_bf16",
   ),
   "single_style": (
     "single_no_adv",

@@ -370,7 +370,7 @@ class ResNetGenerator(nn.Module):
   noise: the cycle and identity losses start at their minimum and the adversarial term moves
   the image from there (a refiner, as in SimGAN, Shrivastava et al. 2017). Same parameters.
   `scan_blocks`: the residual blocks as one `lax.scan` (see `_blocks`); the same function
-  and parameters, compiled in about 30% less time, but on the CPU steps ran 7-12% slower at
+  and parameters, compiled in about 30% less time, but on the CPU steps ran 7-19% slower at
   128 px (and not faster at 256 px), so it is off by default.
   """
 
