@@ -181,8 +181,10 @@ class _StopSignals:
   preemption service (multihost_utils.reached_preemption_sync_point) agrees on that step in
   the background: its notifier owns SIGTERM, and SIGINT/SIGHUP are forwarded to it as SIGTERM,
   so every process saves at the same step, the first one after the signal that all reach,
-  without waiting for a log step. Without the service (jax_enable_preemption_service=False)
-  the processes compare their flags at log steps instead.
+  without waiting for a log step. The service counts on its step only growing, so this loop
+  is its only caller (checkpointing._Manager keeps orbax's save thread from calling it).
+  Without the service (jax_enable_preemption_service=False) the processes compare their flags
+  at log steps instead.
   """
 
   SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

@@ -125,8 +125,8 @@ def test_sigterm_to_one_process_stops_all_at_one_step(tmp_path):
     # loop's, with steps that never go back (orbax's save thread once set them back: a hang).
     calls = ast.literal_eval(out.split("preemption sync calls (thread, step): ")[1].splitlines()[0])
     assert {thread for thread, _ in calls} == {"MainThread"}, calls
-    steps = [step for _, step in calls]
-    assert steps == sorted(steps), calls
+    called = [step for _, step in calls]
+    assert called == sorted(called), calls
   steps = {int(out.split("Preempted: checkpoint saved at step ")[1].split(".")[0]) for out in outs}
   assert len(steps) == 1
   agreed = steps.pop()
