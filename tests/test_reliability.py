@@ -4,7 +4,6 @@ checkpoints, failed saves, stop signals, the checkpoint's own config and gs://-s
 import glob
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -53,16 +52,27 @@ def config_file(tmp_path_factory):
   return path
 
 
-def start(config_path, workdir, log, preexec_fn=None, env=None):
+# Sets the file-size limit, then becomes the command (exec keeps the limit). Not a preexec_fn:
+# Python code between fork and exec can deadlock in a process whose other threads (JAX's,
+# TensorFlow's) held a lock at the fork.
+WITH_FILE_SIZE_LIMIT = (
+  "import os, resource, sys; n = int(sys.argv[1]); "
+  "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); os.execv(sys.executable, sys.argv[2:])"
+)
+
+
+def start(config_path, workdir, log, file_size_limit=None, env=None):
   env = {**os.environ, **helpers.CHEAP_COMPILES, "PYTHONPATH": REPO, **(env or {})}
-  return subprocess.Popen(
-    [sys.executable, "-m", "ganstyle_jax.main", f"--config={config_path}", f"--workdir={workdir}"],
-    cwd=REPO,
-    env=env,
-    stdout=log,
-    stderr=subprocess.STDOUT,
-    preexec_fn=preexec_fn,
-  )
+  command = [
+    sys.executable,
+    "-m",
+    "ganstyle_jax.main",
+    f"--config={config_path}",
+    f"--workdir={workdir}",
+  ]
+  if file_size_limit is not None:
+    command = [sys.executable, "-c", WITH_FILE_SIZE_LIMIT, str(file_size_limit), *command]
+  return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_for_checkpoint(proc, workdir, log_path, timeout=300):
@@ -250,11 +260,10 @@ def test_failed_save_stops_the_run_in_one_line(tmp_path, config_file):
   workdir = str(tmp_path / "run")
   # Files over 64 KB cannot be written ("disk full" for the checkpoint's array file only:
   # the events file and config.json stay far below).
-  limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
   log_path = tmp_path / "log.txt"
   with open(log_path, "w") as log:
     # No compilation cache: its entries would be cut at 64 KB and stay broken for other tests.
-    proc = start(config_file, workdir, log, preexec_fn=limit, env=helpers.NO_COMPILATION_CACHE)
+    proc = start(config_file, workdir, log, 64 * 1024, env=helpers.NO_COMPILATION_CACHE)
     rc = proc.wait(timeout=300)
   text = open(log_path).read()
   assert rc == 2, text[-3000:]
