@@ -25,17 +25,17 @@ Array = jax.Array
 # For output phase p (0: even, 1: odd pixel) and input offset a (0: same pixel, 1: next pixel),
 # the 3x3 transposed-conv tap that connects them (None: no connection). Derived from
 # out[2i - 1 + k] += x[i] * w[k] (stride 2, padding 1, output_padding 1).
-PHASE_TAPS = ((1, None), (2, 0))
+_PHASE_TAPS = ((1, None), (2, 0))
 
 
 # Tap (ky, kx) -> (output phase (py, px), input offset (a, b)).
 TAP_TO = {
-  (PHASE_TAPS[py][a], PHASE_TAPS[px][b]): ((py, px), (a, b))
+  (_PHASE_TAPS[py][a], _PHASE_TAPS[px][b]): ((py, px), (a, b))
   for py in range(2)
   for px in range(2)
   for a in range(2)
   for b in range(2)
-  if PHASE_TAPS[py][a] is not None and PHASE_TAPS[px][b] is not None
+  if _PHASE_TAPS[py][a] is not None and _PHASE_TAPS[px][b] is not None
 }
 
 
