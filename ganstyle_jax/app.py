@@ -4,8 +4,9 @@
   python -m ganstyle_jax.app --workdir=DIR [--host=127.0.0.1] [--port=7860]   # or: ganstyle-app
 
 adain_gan checkpoints: a content image, one or two style images, the mixing weight of the two
-styles, alpha, preserve colour and a size cap; cyclegan / pix2pix checkpoints: a content image
-and the direction. The result comes with a download button and the time it took.
+styles (AdaIN statistics only: an attention or colour generator takes one style image, and the
+page shows one), alpha, preserve colour and a size cap; cyclegan / pix2pix checkpoints: a
+content image and the direction. The result comes with a download button and the time it took.
 
 - One inference path: the page calls `Stylizer.stylize` (stylize.py), like the CLI.
 - One compilation per size bucket: content and style images are capped at the max size and
@@ -97,7 +98,7 @@ def read_upload(
 def _compiled(stylizer) -> int:
   """How many programs the stylizer's networks have compiled so far."""
   fns = (
-    (stylizer._encode, stylizer._decode)
+    (stylizer._encode, stylizer._decode, stylizer._generate)  # AdaIN's path, attention's
     if stylizer.family.style_conditioned
     else (stylizer._translate,)
   )
@@ -206,6 +207,7 @@ def build_app(
   examples_dir = tempfile.mkdtemp(prefix="ganstyle_app_")
   examples = sample_examples(workdir, stylizer, examples_dir)
   styled = stylizer.family.style_conditioned
+  mixes = styled and not stylizer.attention  # two styles and their weight: AdaIN only
   title = f"ganstyle_jax: {stylizer.name}, step {stylizer.step}"
 
   def run(content, style_1, style_2, weight, alpha, preserve, max_size, direction):
@@ -231,10 +233,12 @@ def build_app(
     with gr.Row():
       content = gr.Image(label="Content", elem_id="content", **upload)
       style_1 = gr.Image(label="Style 1", elem_id="style_1", visible=styled, **upload)
-      style_2 = gr.Image(label="Style 2 (optional)", elem_id="style_2", visible=styled, **upload)
+      style_2 = gr.Image(label="Style 2 (optional)", elem_id="style_2", visible=mixes, **upload)
     with gr.Row():
       with gr.Column():
-        weight = gr.Slider(0, 1, 0.5, step=0.05, label="Weight of style 1", visible=styled)
+        weight = gr.Slider(
+          0, 1, 0.5, step=0.05, label="Weight of style 1", elem_id="weight", visible=mixes
+        )
         alpha = gr.Slider(
           0, 1, 1.0, step=0.05, label="Alpha (0: content, 1: full style)", visible=styled
         )

@@ -151,6 +151,21 @@ def _gb(n: float) -> str:
 # ----------------------------------------------------------------------------- the stylizer
 
 
+def _style_list(style: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+  return [style] if isinstance(style, np.ndarray) else list(style)
+
+
+def _check_weights(weights: Sequence[float], n: int) -> np.ndarray:
+  """Style mixing weights, normalised to sum 1; one line naming the rule when they break it."""
+  w = np.asarray(weights, np.float64)
+  if len(w) != n or np.any(w < 0) or w.sum() <= 0:
+    raise UserError(
+      f"--style_weights {list(weights)}: need {n} non-negative weights "
+      "with a positive sum, one per style"
+    )
+  return w / w.sum()
+
+
 class Stylizer:
   """A trained generator with the controls of the stylize CLI; uint8 HWC in and out.
 
@@ -225,13 +240,7 @@ class Stylizer:
     ]
     if weights is None:
       return stats
-    w = np.asarray(weights, np.float64)
-    if len(w) != len(stats) or np.any(w < 0) or w.sum() <= 0:
-      raise UserError(
-        f"--style_weights {list(weights)}: need {len(stats)} non-negative weights "
-        "with a positive sum, one per style"
-      )
-    w = w / w.sum()
+    w = _check_weights(weights, len(stats))
     mean = sum(float(wi) * m for wi, (m, _) in zip(w, stats))
     std = sum(float(wi) * s for wi, (_, s) in zip(w, stats))
     return [(mean, std)]
@@ -514,6 +523,54 @@ class Stylizer:
 
   # --- public -----------------------------------------------------------------------------
 
+  def check_options(
+    self,
+    style: np.ndarray | Sequence[np.ndarray] | None = None,
+    alpha: float = 1.0,
+    *,
+    style_weights: Sequence[float] | None = None,
+    mask: np.ndarray | None = None,
+    direction: str = "AtoB",
+    content_stats: tuple[jax.Array, jax.Array] | Callable | None = None,
+  ) -> None:
+    """Checks `stylize`'s options against this checkpoint, before any image is read; the CLI
+    calls it once for a whole folder, so a wrong option is one error, not one per image.
+
+    Raises:
+      UserError: an option this checkpoint's model does not take, or a value out of range.
+    """
+    if not self.family.style_conditioned:
+      if style is not None or mask is not None or style_weights is not None or alpha != 1.0:
+        raise UserError(
+          f"a {self.name} checkpoint translates between its two domains: --style, "
+          "--style_weights, --alpha and --mask apply to style-conditioned models "
+          "(adain_gan) only"
+        )
+      if content_stats is not None:
+        self._require_adain_for_stats()
+      if direction not in self.family.directions:
+        raise UserError(f"--direction={direction!r}: use one of {self.family.directions}")
+      return
+    if style is None:
+      raise UserError("adain_gan needs a style image (--style=FILE)")
+    if not 0.0 <= alpha <= 1.0:
+      raise UserError(f"--alpha={alpha} is outside [0, 1]: 0 keeps the content, 1 is full style")
+    n = len(_style_list(style))
+    if self.attention and (n != 1 or mask is not None or content_stats is not None):
+      raise UserError(
+        "this checkpoint's generator uses attention transfer (model.generator.transfer="
+        f"'{self.setup.generator.transfer_kind}'): it takes one --style image and no --mask "
+        "or --consistency=global|ema; several styles and masks need a checkpoint trained "
+        "with model.generator.transfer='adain'"
+      )
+    if mask is not None and n != 2:
+      raise UserError(
+        f"--mask needs exactly two styles (got {n}): the mask "
+        "selects the first where it is white, the second where black"
+      )
+    if style_weights is not None and n > 1:
+      _check_weights(style_weights, n)
+
   def stylize(
     self,
     content: np.ndarray,
@@ -592,58 +649,39 @@ class Stylizer:
     frames = list(frames)
     if not frames:
       raise UserError("no frames to stylize")
+    self.check_options(
+      style,
+      alpha,
+      style_weights=style_weights,
+      mask=mask,
+      direction=direction,
+      content_stats=content_stats,
+    )
     first = limit_size(np.asarray(frames[0], np.uint8), max_size)
     padded = tuple(-(-s // self.multiple) * self.multiple for s in first.shape[:2])
     if not self.family.style_conditioned:
-      if style is not None or mask is not None or style_weights is not None or alpha != 1.0:
-        raise UserError(
-          f"a {self.name} checkpoint translates between its two domains: --style, "
-          "--style_weights, --alpha and --mask apply to style-conditioned models "
-          "(adain_gan) only"
-        )
-      if content_stats is not None:
-        self._require_adain_for_stats()
-      if direction not in self.family.directions:
-        raise UserError(f"--direction={direction!r}: use one of {self.family.directions}")
       run = lambda x, n, tile: self._tiled(
         x, tile, lambda crop: self._translate(self.g_params, crop, direction)
       )
+    elif self.attention:
+      s_img = self._style_input(_style_list(style)[0], max_size)
+      run = lambda x, n, tile: self._tiled(
+        x,
+        tile,
+        lambda crop: self._generate(
+          self.variables, crop, np.repeat(s_img, crop.shape[0], 0), np.float32(alpha)
+        ),
+      )
     else:
-      if style is None:
-        raise UserError("adain_gan needs a style image (--style=FILE)")
-      if not 0.0 <= alpha <= 1.0:
-        raise UserError(f"--alpha={alpha} is outside [0, 1]: 0 keeps the content, 1 is full style")
-      styles = [style] if isinstance(style, np.ndarray) else list(style)
-      if self.attention:
-        if len(styles) != 1 or mask is not None or content_stats is not None:
-          kind = self.setup.generator.transfer_kind
-          raise UserError(
-            "this checkpoint's generator uses attention transfer (model.generator.transfer="
-            f"'{kind}'): it takes one style image; several styles, --mask and "
-            "--consistency=global|ema need 'adain' statistics"
-          )
-        s_img = self._style_input(styles[0], max_size)
-        run = lambda x, n, tile: self._tiled(
-          x,
-          tile,
-          lambda crop: self._generate(
-            self.variables, crop, np.repeat(s_img, crop.shape[0], 0), np.float32(alpha)
-          ),
-        )
-      elif mask is not None:
-        if len(styles) != 2:
-          raise UserError(
-            f"--mask needs exactly two styles (got {len(styles)}): the mask "
-            "selects the first where it is white, the second where black"
-          )
+      styles = _style_list(style)
+      if mask is not None:
         mask = self._prepare_mask(mask, first.shape[:2], padded)
         s_stats = self.style_stats(styles, None, max_size)
       else:
         s_stats = self.style_stats(styles, style_weights if len(styles) > 1 else None, max_size)
-      if not self.attention:
-        run = lambda x, n, tile: self._stylize_adain(
-          x, s_stats, float(alpha), mask, tile, content_stats, n
-        )
+      run = lambda x, n, tile: self._stylize_adain(
+        x, s_stats, float(alpha), mask, tile, content_stats, n
+      )
     tile = self.plan_tile(*padded, tile)
     per_call = batch_size or len(frames)
     if tile is not None:
@@ -766,9 +804,12 @@ def main(argv):
     stylizer = load(F.workdir)
     if F.memory_limit_gb is not None:
       stylizer.memory_limit = int(F.memory_limit_gb * 2**30)
+    style = (styles if len(styles) > 1 else styles[0]) if styles else None
+    # Once for all images: in a folder, a wrong option would otherwise skip every image.
+    stylizer.check_options(style, F.alpha, style_weights=weights, mask=mask, direction=F.direction)
     run = lambda img: stylizer.stylize(
       img,
-      (styles if len(styles) > 1 else styles[0]) if styles else None,
+      style,
       F.alpha,
       style_weights=weights,
       preserve_color=F.preserve_color,

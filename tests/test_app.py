@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from ganstyle_jax import app, build, checkpointing, stylize, train
+from ganstyle_jax.models import vgg
 from configs.tiny import tiny_config
 
 gradio_client = pytest.importorskip("gradio_client", reason="the [app] extra is not installed")
@@ -146,6 +147,32 @@ def test_examples_are_the_sample_grid_images(workdir, served, tmp_path):
   assert len(rows) == 2 and all(len(r) == 2 for r in rows)  # content, style
   assert np.asarray(Image.open(rows[1][1])).shape == (32, 32, 3)
   assert app.sample_examples(str(tmp_path), stylizer, str(tmp_path)) == []  # no samples: none
+
+
+def visible_inputs(blocks) -> dict[str, bool]:
+  return {b.elem_id: b.visible for b in blocks.blocks.values() if getattr(b, "elem_id", None)}
+
+
+def test_the_page_offers_a_second_style_only_where_the_generator_mixes_styles(served, tmp_path):
+  _, _, blocks = served  # AdaIN: two styles and their weight
+  shown = visible_inputs(blocks)
+  assert shown["style_1"] and shown["style_2"] and shown["weight"]
+  config = tiny_config("adain_gan", "jit")
+  config.model.generator.transfer = "colour"  # the demo's generator: one style image
+  setup = build.build_setup(config)
+  shapes = jax.eval_shape(lambda: setup.family.init_params(setup, jax.random.key(0), 32))
+  g_params = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), shapes["g_params"])
+  colour = stylize.Stylizer(config, g_params, vgg.load_params("random"))
+  one_style, _ = app.build_app(colour, str(tmp_path))
+  shown = visible_inputs(one_style)
+  assert shown["style_1"] and not shown["style_2"] and not shown["weight"]
+  # Its one network compiles once per size bucket too, and the status line says when.
+  content, style = str(tmp_path / "c.png"), str(tmp_path / "s.png")
+  Image.fromarray(image(50, 70, 0)).save(content)
+  Image.fromarray(image(40, 40, 1)).save(style)
+  _, first = app.stylize_request(colour, content, style, alpha=1.0)
+  _, second = app.stylize_request(colour, content, style, alpha=0.5)
+  assert first.endswith("compiled for this size).") and "compiled" not in second, (first, second)
 
 
 def chromium() -> str | None:

@@ -139,6 +139,17 @@ def test_cli_end_to_end(adain_workdir, tmp_path):
     f"--workdir={tmp_path}", f"--content={cdir}", f"--style={tmp_path / 's.png'}", f"--out={out}"
   )
   assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error:")
+  # A wrong option is one error before any image is read, not a skip for every image.
+  proc = run_cli(
+    f"--workdir={adain_workdir}",
+    f"--content={cdir}",
+    f"--style={tmp_path / 's.png'}",
+    f"--out={tmp_path / 'out2'}",
+    "--alpha=1.5",
+  )
+  assert proc.returncode == 2 and "skipped" not in proc.stderr, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1].startswith("error: --alpha=1.5 is outside [0, 1]")
+  assert not (tmp_path / "out2").exists()
 
 
 def test_cyclegan_direction_tile_and_style_error(tmp_path):
