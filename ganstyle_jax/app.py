@@ -283,8 +283,10 @@ def launch(blocks, examples_dir: str, host: str, port: int, block: bool = True):
   """Serves `blocks` on host:port (local only unless host says otherwise).
 
   Raises:
-    UserError: the port is taken.
+    UserError: the port is taken or out of range.
   """
+  if not 0 < port < 65536:
+    raise UserError(f"--port={port}: use a port number in 1-65535")
   try:
     blocks.launch(
       server_name=host,

@@ -319,6 +319,8 @@ def evaluate_run(
 
   if batch_size < 1:
     raise UserError(f"--batch_size={batch_size}: use a positive number of images per call")
+  if num_images is not None and num_images < 1:
+    raise UserError(f"--num_images={num_images}: use a positive number of held-out images")
   config, setup, state, step = checkpointing.restore_run(workdir, step)
   num_images = num_images or config.num_eval_images
   batch, splits = input_pipeline.load_eval_data(config, num_images)

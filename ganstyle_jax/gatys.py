@@ -68,6 +68,10 @@ def optimize(
   """
   if optimizer not in OPTIMIZERS:
     raise UserError(f"--optimizer={optimizer!r}: use one of {OPTIMIZERS}")
+  if steps < 1:
+    raise UserError(f"--steps={steps}: use a positive number of optimisation steps")
+  if not lr > 0:
+    raise UserError(f"--lr={lr}: use a learning rate > 0")
   content = limit_size(np.asarray(content, np.uint8), max_size)
   style = limit_size(np.asarray(style, np.uint8), max_size)
   c, s = jnp.asarray(to_float(content)), jnp.asarray(to_float(style))

@@ -4,6 +4,8 @@ images of a sample grid."""
 import numpy as np
 from PIL import Image
 
+from ganstyle_jax.errors import UserError
+
 
 def to_float(img: np.ndarray) -> np.ndarray:
   """uint8 [H, W, 3] -> float32 [1, H, W, 3] in [-1, 1]."""
@@ -16,7 +18,9 @@ def to_uint8(x) -> np.ndarray:
 
 
 def limit_size(img: np.ndarray, max_size: int | None) -> np.ndarray:
-  """Downscales so the long side is at most max_size (aspect ratio kept)."""
+  """Downscales so the long side is at most max_size (aspect ratio kept; None: as it is)."""
+  if max_size is not None and max_size < 1:
+    raise UserError(f"--max_size={max_size}: use a positive number of pixels (the long side)")
   if not max_size or max(img.shape[:2]) <= max_size:
     return img
   h, w = img.shape[:2]

@@ -489,6 +489,8 @@ class Stylizer:
     Raises:
       UserError: not even a small tile (or the given --tile) fits; names --tile/--max_size.
     """
+    if tile is not None and tile < 1:
+      raise UserError(f"--tile={tile}: use a positive tile size in pixels")
     limit = self._limit()
     if tile:
       need = self.memory_needed(min(tile, h), min(tile, w))

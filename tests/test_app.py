@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from ganstyle_jax import app, build, checkpointing, stylize, train
+from ganstyle_jax.errors import UserError
 from ganstyle_jax.models import vgg
 from configs.tiny import tiny_config
 
@@ -147,6 +148,13 @@ def test_examples_are_the_sample_grid_images(workdir, served, tmp_path):
   assert len(rows) == 2 and all(len(r) == 2 for r in rows)  # content, style
   assert np.asarray(Image.open(rows[1][1])).shape == (32, 32, 3)
   assert app.sample_examples(str(tmp_path), stylizer, str(tmp_path)) == []  # no samples: none
+
+
+def test_a_port_out_of_range_is_one_clear_error(served):
+  _, _, blocks = served
+  for port in (-1, 99999):  # socket.bind's OverflowError would be a traceback
+    with pytest.raises(UserError, match=f"--port={port}: use a port number in 1-65535"):
+      app.launch(blocks, "", "127.0.0.1", port, block=False)
 
 
 def visible_inputs(blocks) -> dict[str, bool]:

@@ -182,6 +182,9 @@ def test_bad_workdir_and_flags_are_clear_errors(workdir, tmp_path):
     evaluate.evaluate_run(workdir, step=7)
   with pytest.raises(UserError, match="inception"):
     evaluate.evaluate_run(workdir, inception_weights=str(tmp_path / "missing.npz"))
+  for n in (0, -3):  # not the config's default in disguise
+    with pytest.raises(UserError, match=f"--num_images={n}: use a positive number"):
+      evaluate.evaluate_run(workdir, num_images=n)
   proc = subprocess.run(
     [sys.executable, "-m", "ganstyle_jax.evaluate", f"--workdir={tmp_path}"],
     cwd=REPO,

@@ -33,6 +33,12 @@ def test_optimize_lowers_the_style_loss(optimizer):
   )
 
 
-def test_unknown_optimizer_is_one_clear_error():
+def test_unknown_optimizer_and_out_of_range_values_are_one_clear_error():
   with pytest.raises(UserError, match="use one of"):
     gatys.optimize(image(0), image(1), None, optimizer="sgd")
+  with pytest.raises(UserError, match="--steps=0: use a positive number"):
+    gatys.optimize(image(0), image(1), None, steps=0)
+  with pytest.raises(UserError, match="--lr=-0.1: use a learning rate > 0"):
+    gatys.optimize(image(0), image(1), None, lr=-0.1)
+  with pytest.raises(UserError, match="--max_size=-5: use a positive number of pixels"):
+    gatys.optimize(image(0), image(1), None, max_size=-5)

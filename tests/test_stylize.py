@@ -104,6 +104,10 @@ def test_preserve_color_keeps_content_chroma(stylizer):
 def test_bad_inputs_are_clear_errors(stylizer, tmp_path):
   with pytest.raises(UserError, match="outside"):
     stylizer.stylize(image(16, 16, 0), image(16, 16, 1), alpha=1.5)
+  with pytest.raises(UserError, match="--max_size=-5: use a positive number of pixels"):
+    stylizer.stylize(image(16, 16, 0), image(16, 16, 1), max_size=-5)  # not a 1 px image
+  with pytest.raises(UserError, match="--tile=-3: use a positive tile size"):
+    stylizer.stylize(image(16, 16, 0), image(16, 16, 1), tile=-3)
   with pytest.raises(UserError, match="no such image"):
     stylize.read_image(tmp_path / "missing.png")
   bad = tmp_path / "bad.jpg"
