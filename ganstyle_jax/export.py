@@ -307,9 +307,12 @@ def _onnx_bytes(graph: Graph, specs) -> tuple[bytes, dict]:
   replay = lambda *args: jax.extend.core.jaxpr_as_fun(closed)(*args)
   if hasattr(gather, "_CONST_HANDLERS_REGISTERED"):
     gather._CONST_HANDLERS_REGISTERED = False  # pylint: disable=protected-access
-  quiet = logging.getLogger("jax2onnx")
-  level = quiet.level
-  quiet.setLevel(logging.ERROR)  # its plugin discovery warns about every optional extra
+  # jax2onnx's plugin discovery warns about every optional extra; onnx_ir, about intermediate
+  # values whose type it leaves out of the file (the model is checked in full below).
+  quiet = [logging.getLogger(name) for name in ("jax2onnx", "onnx_ir")]
+  levels = [q.level for q in quiet]
+  for q in quiet:
+    q.setLevel(logging.ERROR)
   try:
     model = jax2onnx.to_onnx(
       replay,
@@ -320,7 +323,8 @@ def _onnx_bytes(graph: Graph, specs) -> tuple[bytes, dict]:
       output_names=[n for n, _ in graph.outputs],
     )
   finally:
-    quiet.setLevel(level)
+    for q, level in zip(quiet, levels):
+      q.setLevel(level)
   _drop_unused_initializers(model)
   onnx.checker.check_model(model, full_check=True)
   domains = {n.domain for n in model.graph.node} - {"", "ai.onnx"}
