@@ -60,16 +60,49 @@ def main(argv):
     sys.exit(130)
 
 
-def _config_path(argv) -> str | None:
-  """The file of --config=FILE[:ARGS] in argv."""
+def _config_arg(argv) -> str | None:
+  """The value FILE[:ARGS] of --config in argv."""
   for i, arg in enumerate(argv):
     if arg.startswith("--config="):
-      value = arg.split("=", 1)[1]
-    elif arg == "--config" and i + 1 < len(argv):
-      value = argv[i + 1]
-    else:
+      return arg.split("=", 1)[1]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _config_path(argv) -> str | None:
+  """The file of --config=FILE[:ARGS] in argv."""
+  value = _config_arg(argv)
+  return None if value is None else os.path.abspath(value.split(":", 1)[0])
+
+
+def unknown_override(argv) -> str | None:
+  """'--config.a.b: config.a has no key 'b' ...' for the first --config.KEY=VALUE override
+  whose KEY the config file's config lacks (with the closest key, or the keys there are);
+  None when every override's key exists or the config file cannot be read."""
+  import difflib  # pylint: disable=g-import-not-at-top
+  import runpy  # pylint: disable=g-import-not-at-top
+
+  import ml_collections  # pylint: disable=g-import-not-at-top
+
+  file, _, arg = (_config_arg(argv) or "").partition(":")
+  try:
+    get_config = runpy.run_path(file)["get_config"]
+    config = get_config(arg) if arg else get_config()
+  except Exception:  # pylint: disable=broad-except
+    return None
+  for a in argv:
+    if not a.startswith("--config."):
       continue
-    return os.path.abspath(value.split(":", 1)[0])
+    node, where = config, "config"
+    for key in a[len("--config.") :].split("=", 1)[0].split("."):
+      if not isinstance(node, ml_collections.ConfigDict):
+        break
+      if key not in node:
+        close = difflib.get_close_matches(key, list(node.keys()), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"its keys: {', '.join(node.keys())}"
+        return f"{a.split('=', 1)[0]}: {where} has no key {key!r}; {hint}"
+      node, where = node[key], f"{where}.{key}"
   return None
 
 
@@ -94,22 +127,28 @@ def parse_flags(argv):
   """absl flag parsing, with config errors (unknown key, bad value, missing file, a config file
   that fails to import) as one line."""
   try:
-    argv = FLAGS(argv)
+    rest = FLAGS(argv)
     if FLAGS["verbosity"].value < 1:
       from ganstyle_jax import console  # pylint: disable=g-import-not-at-top
 
       console.quiet_native_logs()  # before a config file can import TF
     FLAGS.config.keys()  # the config file is loaded lazily: load it here, inside the try
-    return argv
+    return rest
   except flags.Error as e:
     sys.exit(
       f"error: {e}\nusage: python -m ganstyle_jax.main --config=FILE --workdir=DIR "
       "[--config.KEY=VALUE ...]"
     )
   except Exception as e:  # pylint: disable=broad-except
-    where = config_file_error(e, _config_path(argv))
+    path = _config_path(argv)
+    if path is not None and not os.path.isfile(path):
+      sys.exit(f"error: --config={_config_arg(argv)}: no such config file")
+    where = config_file_error(e, path)
     if where:
       sys.exit(f"error: the config file failed to load: {where}")
+    unknown = unknown_override(argv) if isinstance(e, (AttributeError, KeyError)) else None
+    if unknown:
+      sys.exit(f"error: {unknown}")
     if isinstance(e, (AttributeError, KeyError, TypeError, ValueError, OSError)):
       msg = " ".join(str(e).strip("'\"").replace("\\n", "\n").replace("\\'", "'").split())
       sys.exit(f"error: bad --config or --config.KEY override: {msg}")

@@ -171,3 +171,25 @@ def test_cli_bad_value_and_broken_config_file_are_one_line(tmp_path):
   )
   assert "Traceback" not in proc.stderr
   assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+  "args,line",
+  [
+    (
+      ["--config=configs/tiny.py:cyclegan", "--config.model.generator.n_blcks=2"],
+      "error: --config.model.generator.n_blcks: config.model.generator has no key 'n_blcks'; "
+      "did you mean 'n_blocks'?",
+    ),
+    (  # no close key: the keys there are
+      ["--config=configs/tiny.py", "--config.optim.lr=1e-3"],
+      "error: --config.optim.lr: config.optim has no key 'lr'; its keys: d, g",
+    ),
+    (["--config=configs/nope.py"], "error: --config=configs/nope.py: no such config file"),
+  ],
+)
+def test_cli_unknown_key_or_config_file_is_one_line_saying_what_exists(args, line, tmp_path):
+  proc = train_cli(*args, f"--workdir={tmp_path / 'run'}")
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1] == line
+  assert not os.path.exists(tmp_path / "run")
