@@ -555,6 +555,11 @@ class Stylizer:
       return
     if style is None:
       raise UserError("adain_gan needs a style image (--style=FILE)")
+    if direction != "AtoB":
+      raise UserError(
+        f"--direction={direction}: this {self.name} checkpoint renders content in a style image's "
+        "style; --direction applies to cyclegan (and pix2pix: AtoB)"
+      )
     if not 0.0 <= alpha <= 1.0:
       raise UserError(f"--alpha={alpha} is outside [0, 1]: 0 keeps the content, 1 is full style")
     n = len(_style_list(style))
