@@ -17,7 +17,7 @@ import optax
 
 from ganstyle_jax import losses
 from ganstyle_jax.errors import UserError
-from ganstyle_jax.images import limit_size, to_float, to_uint8
+from ganstyle_jax.images import check_max_size, limit_size, to_float, to_uint8
 from ganstyle_jax.models import vgg as vgg_lib
 
 CONTENT_LAYER = "relu4_1"
@@ -51,6 +51,19 @@ def objective(
   return lambda x: loss(x, vgg_variables, target, w_style)
 
 
+def check_options(
+  *, steps: int = 200, lr: float = 0.02, optimizer: str = "adam", max_size: int | None = None
+) -> None:
+  """Raises UserError for an option `optimize` cannot take (before any image is read)."""
+  if optimizer not in OPTIMIZERS:
+    raise UserError(f"--optimizer={optimizer!r}: use one of {OPTIMIZERS}")
+  if steps < 1:
+    raise UserError(f"--steps={steps}: use a positive number of optimisation steps")
+  if not lr > 0:
+    raise UserError(f"--lr={lr}: use a learning rate > 0")
+  check_max_size(max_size)
+
+
 def optimize(
   content: np.ndarray,
   style: np.ndarray,
@@ -66,12 +79,7 @@ def optimize(
 
   optimizer: 'adam' (learning rate lr) or 'lbfgs' (optax's, with its line search).
   """
-  if optimizer not in OPTIMIZERS:
-    raise UserError(f"--optimizer={optimizer!r}: use one of {OPTIMIZERS}")
-  if steps < 1:
-    raise UserError(f"--steps={steps}: use a positive number of optimisation steps")
-  if not lr > 0:
-    raise UserError(f"--lr={lr}: use a learning rate > 0")
+  check_options(steps=steps, lr=lr, optimizer=optimizer, max_size=max_size)
   content = limit_size(np.asarray(content, np.uint8), max_size)
   style = limit_size(np.asarray(style, np.uint8), max_size)
   c, s = jnp.asarray(to_float(content)), jnp.asarray(to_float(style))

@@ -17,10 +17,14 @@ def to_uint8(x) -> np.ndarray:
   return np.asarray(np.clip((np.asarray(x, np.float32) + 1.0) * 127.5 + 0.5, 0, 255), np.uint8)
 
 
-def limit_size(img: np.ndarray, max_size: int | None) -> np.ndarray:
-  """Downscales so the long side is at most max_size (aspect ratio kept; None: as it is)."""
+def check_max_size(max_size: int | None) -> None:
   if max_size is not None and max_size < 1:
     raise UserError(f"--max_size={max_size}: use a positive number of pixels (the long side)")
+
+
+def limit_size(img: np.ndarray, max_size: int | None) -> np.ndarray:
+  """Downscales so the long side is at most max_size (aspect ratio kept; None: as it is)."""
+  check_max_size(max_size)
   if not max_size or max(img.shape[:2]) <= max_size:
     return img
   h, w = img.shape[:2]

@@ -45,7 +45,7 @@ from ganstyle_jax import build, checkpointing, gatys, video
 from ganstyle_jax.config_base import base_config
 from ganstyle_jax.data.decode import IMAGE_EXTENSIONS, BadImageError, decode
 from ganstyle_jax.errors import UserError, run_cli
-from ganstyle_jax.images import limit_size, to_float, to_uint8
+from ganstyle_jax.images import check_max_size, limit_size, to_float, to_uint8
 from ganstyle_jax.models import generators
 from ganstyle_jax.models import layers as L
 from ganstyle_jax.models import vgg as vgg_lib
@@ -489,8 +489,6 @@ class Stylizer:
     Raises:
       UserError: not even a small tile (or the given --tile) fits; names --tile/--max_size.
     """
-    if tile is not None and tile < 1:
-      raise UserError(f"--tile={tile}: use a positive tile size in pixels")
     limit = self._limit()
     if tile:
       need = self.memory_needed(min(tile, h), min(tile, w))
@@ -532,6 +530,8 @@ class Stylizer:
     *,
     style_weights: Sequence[float] | None = None,
     mask: np.ndarray | None = None,
+    max_size: int | None = None,
+    tile: int | None = None,
     direction: str = "AtoB",
     content_stats: tuple[jax.Array, jax.Array] | Callable | None = None,
   ) -> None:
@@ -541,6 +541,9 @@ class Stylizer:
     Raises:
       UserError: an option this checkpoint's model does not take, or a value out of range.
     """
+    check_max_size(max_size)
+    if tile is not None and tile < 1:
+      raise UserError(f"--tile={tile}: use a positive tile size in pixels")
     if not self.family.style_conditioned:
       if style is not None or mask is not None or style_weights is not None or alpha != 1.0:
         raise UserError(
@@ -661,6 +664,8 @@ class Stylizer:
       alpha,
       style_weights=style_weights,
       mask=mask,
+      max_size=max_size,
+      tile=tile,
       direction=direction,
       content_stats=content_stats,
     )
@@ -795,6 +800,7 @@ def main(argv):
   if F.method == "optimize":
     if len(styles) != 1:
       raise UserError("--method=optimize takes exactly one --style image")
+    gatys.check_options(steps=F.steps, lr=F.lr, optimizer=F.optimizer, max_size=F.max_size)
     vgg_variables = vgg_lib.load_params(F.vgg_weights)
     run = lambda img: gatys.optimize(
       img,
@@ -813,7 +819,15 @@ def main(argv):
       stylizer.memory_limit = int(F.memory_limit_gb * 2**30)
     style = (styles if len(styles) > 1 else styles[0]) if styles else None
     # Once for all images: in a folder, a wrong option would otherwise skip every image.
-    stylizer.check_options(style, F.alpha, style_weights=weights, mask=mask, direction=F.direction)
+    stylizer.check_options(
+      style,
+      F.alpha,
+      style_weights=weights,
+      mask=mask,
+      max_size=F.max_size,
+      tile=F.tile,
+      direction=F.direction,
+    )
     run = lambda img: stylizer.stylize(
       img,
       style,
