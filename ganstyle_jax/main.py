@@ -157,6 +157,9 @@ def parse_flags(argv):
 
 def run():
   """Console script `ganstyle-train`."""
+  from ganstyle_jax.errors import lend_help_to_console_script  # pylint: disable=g-import-not-at-top
+
+  lend_help_to_console_script(__name__)
   app.run(main, flags_parser=parse_flags)
 
 

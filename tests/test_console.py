@@ -3,6 +3,7 @@ short form of warnings, the hidden library records, and the training summary's e
 
 import io
 import logging
+import os
 import subprocess
 import sys
 
@@ -87,6 +88,23 @@ def test_a_flag_error_is_one_line_without_library_notices(tool):
   assert proc.returncode == 1, proc.stderr[-2000:]
   assert lines[0].startswith("error: Unknown command line flag 'no_such_flag'"), lines
   assert len(lines) == (2 if tool == "main" else 1), lines  # main adds its usage line
+
+
+@pytest.mark.parametrize(
+  "script,module,flag",
+  [("ganstyle-train", "main", "--workdir"), ("ganstyle-stylize", "stylize", "--content")],
+)
+def test_console_script_help_lists_the_tools_flags(script, module, flag):
+  """`ganstyle-stylize --helpshort` (the entry point pip writes) says what `python -m
+  ganstyle_jax.stylize --helpshort` does: the tool's docstring and its flags. absl describes
+  `__main__`, which for a console script is pip's wrapper (no docstring, no flags)."""
+  path = os.path.join(os.path.dirname(sys.executable), script)
+  if not os.path.exists(path):
+    pytest.skip(f"{script} is not installed (pip install -e .)")
+  by_script = subprocess.run([path, "--helpshort"], capture_output=True, text=True, timeout=120)
+  by_module = helpers.run_module(module, "--helpshort")
+  assert f"  {flag}:" in by_script.stdout + by_script.stderr
+  assert by_script.stdout.splitlines()[0] == by_module.stdout.splitlines()[0]
 
 
 def test_models_families_stylize_and_benchmark_start_without_tensorflow():
