@@ -160,8 +160,8 @@ def _check_weights(weights: Sequence[float], n: int) -> np.ndarray:
   w = np.asarray(weights, np.float64)
   if len(w) != n or np.any(w < 0) or w.sum() <= 0:
     raise UserError(
-      f"--style_weights {list(weights)}: need {n} non-negative weights "
-      "with a positive sum, one per style"
+      f"--style_weights {list(weights)}: use one non-negative weight per --style image "
+      f"({n} of them), with a positive sum"
     )
   return w / w.sum()
 
@@ -578,7 +578,7 @@ class Stylizer:
         f"--mask needs exactly two styles (got {n}): the mask "
         "selects the first where it is white, the second where black"
       )
-    if style_weights is not None and n > 1:
+    if style_weights is not None:  # one weight per style, also for one style (not ignored)
       _check_weights(style_weights, n)
 
   def stylize(

@@ -108,6 +108,10 @@ def test_bad_inputs_are_clear_errors(stylizer, tmp_path):
     stylizer.stylize(image(16, 16, 0), image(16, 16, 1), max_size=-5)  # not a 1 px image
   with pytest.raises(UserError, match="--tile=-3: use a positive tile size"):
     stylizer.stylize(image(16, 16, 0), image(16, 16, 1), tile=-3)
+  with pytest.raises(
+    UserError, match=r"--style_weights \[0.7, 0.3\]: use one .* per --style image \(1 of them\)"
+  ):
+    stylizer.stylize(image(16, 16, 0), image(16, 16, 1), style_weights=[0.7, 0.3])
   with pytest.raises(UserError, match="--direction=BtoA: this adain_gan checkpoint renders"):
     stylizer.stylize(image(16, 16, 0), image(16, 16, 1), direction="BtoA")  # not ignored
   with pytest.raises(UserError, match="no such image"):
