@@ -95,16 +95,6 @@ def read_upload(
     raise UserError(f"{label} {name!r}: cannot read the image: {e}") from None
 
 
-def _compiled(stylizer) -> int:
-  """How many programs the stylizer's networks have compiled so far."""
-  fns = (
-    (stylizer._encode, stylizer._decode, stylizer._generate)  # AdaIN's path, attention's
-    if stylizer.family.style_conditioned
-    else (stylizer._translate,)
-  )
-  return sum(f._cache_size() for f in fns)
-
-
 def stylize_request(
   stylizer,
   content: Any,
@@ -151,7 +141,7 @@ def stylize_request(
       kwargs["alpha"] = float(alpha)
     else:
       kwargs["direction"] = direction
-    before = _compiled(stylizer)
+    before = stylizer.compiled_count()
     out = stylizer.stylize(pad_to_bucket(c, m), **kwargs)[:h, :w]
   except UserError as e:
     return None, f"**Error:** {e}"
@@ -161,7 +151,7 @@ def stylize_request(
     logging.exception("stylize failed")  # the traceback goes to the server's console only
     return None, f"**Error:** {type(e).__name__}: {e}"
   seconds = time.perf_counter() - t
-  note = ", compiled for this size" if _compiled(stylizer) > before else ""
+  note = ", compiled for this size" if stylizer.compiled_count() > before else ""
   bucket = f"{-(-w // m) * m}x{-(-h // m) * m}"
   return out, f"Stylized {w}x{h} px in {seconds:.2f} s (size bucket {bucket}{note})."
 

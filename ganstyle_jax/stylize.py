@@ -210,6 +210,12 @@ class Stylizer:
         functools.partial(self.family.translate, self.setup), static_argnums=2
       )
 
+  def compiled_count(self) -> int:
+    """How many programs the networks' jitted functions above have compiled so far (one per
+    input size and function; the app's status line says when a request compiled)."""
+    names = ("_encode", "_decode", "_generate", "_translate")
+    return sum(getattr(self, n)._cache_size() for n in names if hasattr(self, n))
+
   # --- adain_gan pieces -------------------------------------------------------------------
 
   def style_stats(

@@ -108,14 +108,14 @@ def test_client_stylizes_a_pair_alpha_matters_and_sliders_do_not_recompile(serve
   client = gradio_client.Client(url, verbose=False)
   out_1, status_1 = predict(client, images / "content.png", images / "style.png", alpha=1.0)
   assert status_1.startswith("Stylized 70x50 px in ") and "bucket 128x64" in status_1
-  compiled = app._compiled(stylizer)
+  compiled = stylizer.compiled_count()
   out_0, status_0 = predict(client, images / "content.png", images / "style.png", alpha=0.0)
   a, b = np.asarray(Image.open(out_1)), np.asarray(Image.open(out_0))
   assert a.shape == b.shape == (50, 70, 3) and not np.array_equal(a, b)
   # Another alpha and another size in the same 64 px bucket reuse the compiled networks.
   _, status = predict(client, images / "content_2.png", images / "style.png", 0.3, preserve=True)
   assert status.startswith("Stylized 100x60 px in ") and "bucket 128x64" in status
-  assert app._compiled(stylizer) == compiled and "compiled" not in status_0
+  assert stylizer.compiled_count() == compiled and "compiled" not in status_0
   # The app's output is the Stylizer's (the CLI's path) on the bucket-padded input.
   c, s = (
     np.asarray(Image.open(images / "content.png")),
